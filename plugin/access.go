@@ -1,0 +1,55 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/Kong/go-pdk"
+)
+
+// Version is the plugin version reported to Kong; stamped at build time with
+// -ldflags "-X github.com/legacy-auth/legacy-auth/plugin.Version=...".
+var Version = "0.1.0"
+
+// Priority runs legacy-auth before Kong's authorization and rate-limiting
+// plugins (acl 950, rate-limiting 910), as the Lua original did.
+const Priority = 1000
+
+// Access is the access-phase handler and the only code that talks PDK. It
+// makes exactly two PDK calls on every path that reaches the credential:
+// kong.request.get_headers, then kong.service.request.set_headers (proxy on)
+// or kong.response.exit (answer now). Each PDK call is a round trip to Kong.
+func (c *Config) Access(kong *pdk.PDK) {
+	defer func() {
+		// A panic in a go-pdk handler kills the whole plugin server (and
+		// every in-flight request); fail this one request closed instead.
+		if r := recover(); r != nil {
+			logger.Error("panic in access handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			kong.Response.Exit(500, bodyInternal, exitHeaders)
+		}
+	}()
+
+	rt, err := c.compile()
+	if err != nil {
+		kong.Response.Exit(500, bodyInternal, exitHeaders)
+		return
+	}
+	headers, err := kong.Request.GetHeaders(maxRequestHeaders)
+	if err != nil {
+		logger.Error("kong.request.get_headers failed", "error", err.Error())
+		kong.Response.Exit(500, bodyInternal, exitHeaders)
+		return
+	}
+	set, err := rt.authenticate(context.Background(), headers)
+	if err != nil {
+		status, body := response(err)
+		kong.Response.Exit(status, body, exitHeaders)
+		return
+	}
+	if err := kong.ServiceRequest.SetHeaders(set); err != nil {
+		// Kong failed the set_headers call: it has already answered the
+		// client itself (500) and abandoned this event.
+		logger.Error("kong.service.request.set_headers failed", "error", err.Error())
+	}
+}

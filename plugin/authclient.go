@@ -1,0 +1,160 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// maxAnswerBytes bounds the verify answer we read: an identity is a few
+// hundred bytes; a larger body is refused as an invalid response.
+const maxAnswerBytes = 64 << 10
+
+// transport is shared by every plugin instance in the process: Kong starts
+// a new instance on every plugin-iterator rebuild, and a transport per
+// instance would throw the keep-alive pool away each time.
+var transport = &http.Transport{
+	Proxy: nil, // the auth service is internal; never send credentials through an env-configured proxy
+	DialContext: (&net.Dialer{
+		Timeout:   5 * time.Second, // the request context (timeout) cuts it shorter
+		KeepAlive: 30 * time.Second,
+	}).DialContext,
+	MaxIdleConns:          1024,
+	MaxIdleConnsPerHost:   256,
+	IdleConnTimeout:       90 * time.Second,
+	TLSHandshakeTimeout:   5 * time.Second,
+	ExpectContinueTimeout: time.Second,
+	ForceAttemptHTTP2:     true,
+}
+
+// httpClient follows no redirects: a 3xx from the verify endpoint is an
+// unexpected status, and following it could send the credential elsewhere.
+var httpClient = &http.Client{
+	Transport: transport,
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// authClient calls the Rails verify endpoint.
+//
+// The retrying is go-retryablehttp's, with its batch-job defaults replaced by
+// ones that suit a per-request call: a retry only where the request surely
+// did not reach Rails' auth logic or Rails said "try again" (connection
+// errors, 502/503/504), jittered, and always inside the request's deadline.
+type authClient struct {
+	url     string
+	method  string
+	timeout time.Duration
+	client  *retryablehttp.Client
+}
+
+func newAuthClient(s settings, retries int) *authClient {
+	return &authClient{
+		url:     s.authURL.String(),
+		method:  s.authMethod,
+		timeout: s.timeout,
+		client: &retryablehttp.Client{
+			HTTPClient:   httpClient,
+			Logger:       nil, // we log once per failure ourselves, without the URL's secrets
+			RetryWaitMin: 10 * time.Millisecond,
+			RetryWaitMax: 100 * time.Millisecond,
+			RetryMax:     retries,
+			CheckRetry:   retryPolicy,
+			Backoff:      retryablehttp.LinearJitterBackoff,
+			ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		},
+	}
+}
+
+// retryPolicy retries connection errors and 502/503/504 only. A 401/403 is
+// an answer; a 500 may mean Rails ran the check and crashed, so it is not
+// repeated; a cancelled or expired context ends the attempt at once.
+func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		return true, nil
+	}
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true, nil
+	}
+	return false, nil
+}
+
+// verify asks the auth service who holds credential. The returned error is
+// one of the sentinels mapped by response.
+func (a *authClient) verify(ctx context.Context, credential string) (*Identity, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+
+	req, err := retryablehttp.NewRequestWithContext(ctx, a.method, a.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: building request: %v", errInternal, err)
+	}
+	req.Header.Set("Authorization", credential)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "legacy-auth/"+Version)
+
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", errUnavailable, describeCallError(ctx, err))
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		drain(resp.Body)
+		return nil, &rejectedError{status: resp.StatusCode}
+	default:
+		drain(resp.Body)
+		return nil, &badStatusError{status: resp.StatusCode}
+	}
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading answer: %s", errUnavailable, describeCallError(ctx, err))
+	}
+	if len(body) > maxAnswerBytes {
+		return nil, fmt.Errorf("%w: answer larger than %d bytes", errInvalidResponse, maxAnswerBytes)
+	}
+	return parseIdentity(body)
+}
+
+// describeCallError names the cause of a failed call without the URL (which
+// may carry userinfo) and without the credential (never part of an error).
+func describeCallError(ctx context.Context, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		if opErr.Err != nil {
+			return opErr.Op + ": " + opErr.Err.Error()
+		}
+		return opErr.Op
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "dns: " + dnsErr.Err
+	}
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
+		err = u
+	}
+	return err.Error()
+}
+
+// drain reads a little of an unwanted body so the connection can be reused.
+func drain(body io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 4096))
+}

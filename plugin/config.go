@@ -1,0 +1,244 @@
+package plugin
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of the configuration fields. They are declared once here and used
+// both by the -dump schema (so Kong fills them in) and by compile (so a Kong
+// that runs without the rich schema, or a JSON null, still gets them).
+const (
+	DefaultAuthMethod      = "POST"
+	DefaultTimeoutMs       = 2000
+	DefaultCacheTTLSeconds = 300
+	DefaultUserIDHeader    = "X-User-ID"
+	DefaultUserRolesHeader = "X-User-Roles"
+
+	// MaxTimeoutMs bounds timeout: an access-phase call that blocks a Kong
+	// worker's request for longer than a minute is a misconfiguration.
+	MaxTimeoutMs = 60000
+	// MaxCacheTTLSeconds bounds cache_ttl (30 days).
+	MaxCacheTTLSeconds = 30 * 24 * 3600
+)
+
+// Config is the legacy-auth plugin configuration: one value per plugin
+// instance, decoded by go-pdk from the JSON Kong sends in cmd_start_instance.
+// Field names and meaning are those of the Lua kong-legacy-auth schema, so a
+// deck file written for it works unchanged.
+//
+// Config is also the go-pdk handler: Access is its only phase (implementing
+// Response would make Kong buffer every proxied response).
+type Config struct {
+	// AuthURL is the Rails verify endpoint (http or https). Required.
+	AuthURL string `json:"auth_url"`
+	// AuthMethod is the HTTP method of the verify call: GET or POST. Default: POST.
+	AuthMethod string `json:"auth_method"`
+	// Timeout of the whole verify call, in milliseconds (1..60000). Default: 2000.
+	// A pointer, so that "unset" (null) and a value are told apart.
+	Timeout *float64 `json:"timeout"`
+	// CacheTTL is how long a verified identity is served from the cache, in
+	// seconds (0..2592000). 0 disables caching. Default: 300. A pointer, so
+	// that unset (default 300) is not confused with 0 (caching off).
+	CacheTTL *float64 `json:"cache_ttl"`
+	// UserIDHeader is the upstream header that carries the user id. Default: X-User-ID.
+	UserIDHeader string `json:"user_id_header"`
+	// UserRolesHeader is the upstream header that carries the comma-joined
+	// roles. Default: X-User-Roles.
+	UserRolesHeader string `json:"user_roles_header"`
+
+	// decodeProblems are the fields whose JSON value had the wrong type.
+	// UnmarshalJSON records them instead of failing, so that the instance
+	// still starts and answers 500 with a log line naming the field, rather
+	// than go-pdk failing cmd_start_instance with an opaque error.
+	decodeProblems []string
+
+	once sync.Once
+	rt   *runtime
+	err  error
+}
+
+// New returns an empty Config. go-pdk calls it once to learn the config type
+// and once per plugin instance, so it has no side effects.
+func New() interface{} { return &Config{} }
+
+// configFields maps each JSON field to the Config member it fills: the one
+// list UnmarshalJSON walks, so a new field is added in exactly one place here.
+func (c *Config) configFields() map[string]any {
+	return map[string]any{
+		"auth_url":          &c.AuthURL,
+		"auth_method":       &c.AuthMethod,
+		"timeout":           &c.Timeout,
+		"cache_ttl":         &c.CacheTTL,
+		"user_id_header":    &c.UserIDHeader,
+		"user_roles_header": &c.UserRolesHeader,
+	}
+}
+
+// UnmarshalJSON decodes field by field and never fails: a field of the wrong
+// type is remembered and reported by compile. Unknown keys (Kong adds
+// __seq__, __plugin_id, route_id, ...) are ignored.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		c.decodeProblems = append(c.decodeProblems, "config: not a JSON object")
+		return nil
+	}
+	for name, dst := range c.configFields() {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			c.decodeProblems = append(c.decodeProblems, fmt.Sprintf("%s: wrong type (%s)", name, jsonKind(v)))
+		}
+	}
+	return nil
+}
+
+func jsonKind(v json.RawMessage) string {
+	s := strings.TrimSpace(string(v))
+	switch {
+	case s == "":
+		return "empty"
+	case s[0] == '"':
+		return "got a string"
+	case s[0] == '{':
+		return "got an object"
+	case s[0] == '[':
+		return "got an array"
+	case s == "true" || s == "false":
+		return "got a boolean"
+	default:
+		return "got a number"
+	}
+}
+
+// settings is a validated Config with every default applied.
+type settings struct {
+	authURL         *url.URL
+	authMethod      string
+	timeout         time.Duration
+	cacheTTL        time.Duration
+	userIDHeader    string
+	userRolesHeader string
+}
+
+// errInvalidConfig wraps every configuration problem.
+var errInvalidConfig = errors.New("invalid legacy-auth configuration")
+
+// reservedHeaders may not be used as identity headers: overwriting them
+// would break the proxied request or forward the client's credential.
+var reservedHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "host": true, "cookie": true,
+	"content-length": true, "content-type": true, "transfer-encoding": true,
+	"connection": true, "te": true, "upgrade": true, "keep-alive": true, "trailer": true,
+}
+
+// settings applies the defaults (also for JSON null) and validates, reporting
+// every problem at once.
+func (c *Config) settings() (settings, error) {
+	problems := append([]string(nil), c.decodeProblems...)
+	s := settings{
+		authMethod:      orDefault(c.AuthMethod, DefaultAuthMethod),
+		userIDHeader:    orDefault(c.UserIDHeader, DefaultUserIDHeader),
+		userRolesHeader: orDefault(c.UserRolesHeader, DefaultUserRolesHeader),
+	}
+
+	switch {
+	case c.AuthURL == "":
+		problems = append(problems, "auth_url: required field missing")
+	default:
+		u, err := url.Parse(c.AuthURL)
+		switch {
+		case err != nil:
+			problems = append(problems, "auth_url: not a valid URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			problems = append(problems, "auth_url: scheme must be http or https")
+		case u.Host == "":
+			problems = append(problems, "auth_url: missing host")
+		default:
+			s.authURL = u
+		}
+	}
+
+	if s.authMethod != "GET" && s.authMethod != "POST" {
+		problems = append(problems, "auth_method: expected one of: GET, POST")
+	}
+
+	timeoutMs := float64(DefaultTimeoutMs)
+	if c.Timeout != nil {
+		timeoutMs = *c.Timeout
+	}
+	if timeoutMs < 1 || timeoutMs > MaxTimeoutMs {
+		problems = append(problems, fmt.Sprintf("timeout: value should be between 1 and %d", MaxTimeoutMs))
+	}
+	s.timeout = time.Duration(timeoutMs * float64(time.Millisecond))
+
+	ttl := float64(DefaultCacheTTLSeconds)
+	if c.CacheTTL != nil {
+		ttl = *c.CacheTTL
+	}
+	if ttl < 0 || ttl > MaxCacheTTLSeconds {
+		problems = append(problems, fmt.Sprintf("cache_ttl: value should be between 0 and %d", MaxCacheTTLSeconds))
+	}
+	s.cacheTTL = time.Duration(ttl * float64(time.Second))
+
+	for _, h := range []struct{ field, value string }{
+		{"user_id_header", s.userIDHeader},
+		{"user_roles_header", s.userRolesHeader},
+	} {
+		switch {
+		case !isToken(h.value):
+			problems = append(problems, h.field+": not a valid header name")
+		case reservedHeaders[strings.ToLower(h.value)]:
+			problems = append(problems, h.field+": "+h.value+" is reserved and cannot carry the identity")
+		}
+	}
+	if headerNameEqual(s.userIDHeader, s.userRolesHeader) {
+		problems = append(problems, "user_roles_header: must differ from user_id_header")
+	}
+
+	if len(problems) > 0 {
+		return settings{}, fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))
+	}
+	return s, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// isToken reports whether s is an RFC 9110 token (a valid header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// cacheNamespace is the part of every cache key that scopes answers to one
+// auth service and method: two plugin configurations with different
+// auth_url or auth_method never share an answer.
+func (s settings) cacheNamespace() []byte {
+	sum := sha256.Sum256([]byte(s.authMethod + "\x00" + s.authURL.String()))
+	return sum[:]
+}

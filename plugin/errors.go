@@ -1,0 +1,76 @@
+package plugin
+
+import (
+	"errors"
+	"net/http"
+)
+
+// The failures of one access event. Each maps to exactly one status and
+// message in response; the messages of the Lua original are kept verbatim.
+var (
+	errMissingCredential   = errors.New("authorization header is missing")
+	errMultipleCredentials = errors.New("more than one Authorization header")
+	errCredentialTooLarge  = errors.New("authorization header is too large")
+	errTooManyHeaders      = errors.New("too many request headers to inspect")
+	errInvalidResponse     = errors.New("invalid response from authentication service")
+	errUnavailable         = errors.New("authentication service unavailable")
+	errInternal            = errors.New("internal error")
+)
+
+// rejectedError is a 401 or 403 from the auth service: the credential is
+// not valid. It is an answer, not a failure of the auth service.
+type rejectedError struct{ status int }
+
+func (e *rejectedError) Error() string { return "credential rejected by authentication service" }
+
+// badStatusError is any status from the auth service other than 200, 401, 403.
+type badStatusError struct{ status int }
+
+func (e *badStatusError) Error() string {
+	return "unexpected status " + http.StatusText(e.status) + " from authentication service"
+}
+
+// Exit bodies are prebuilt: the JSON Kong's Lua original produced with
+// kong.response.exit(status, { message = ... }).
+var (
+	bodyMissing       = []byte(`{"message":"Authorization header is missing"}`)
+	bodyInvalidCreds  = []byte(`{"message":"Invalid credentials"}`)
+	bodyMultiple      = []byte(`{"message":"Multiple Authorization headers"}`)
+	bodyTooLarge      = []byte(`{"message":"Authorization header is too large"}`)
+	bodyTooMany       = []byte(`{"message":"Too many request headers"}`)
+	bodyBadResponse   = []byte(`{"message":"Bad response from authentication service"}`)
+	bodyInvalidAnswer = []byte(`{"message":"Invalid response from authentication service"}`)
+	bodyUnavailable   = []byte(`{"message":"Authentication service unavailable"}`)
+	bodyInternal      = []byte(`{"message":"An unexpected error occurred"}`)
+)
+
+// exitHeaders go with every exit: go-pdk sends the body as a string, and
+// Kong only sets a JSON content type itself when the body is a Lua table.
+var exitHeaders = map[string][]string{"Content-Type": {"application/json; charset=utf-8"}}
+
+// response maps an access failure to the status and body the client gets.
+// It is the only place where statuses are chosen.
+func response(err error) (int, []byte) {
+	var rejected *rejectedError
+	var bad *badStatusError
+	switch {
+	case errors.Is(err, errMissingCredential):
+		return http.StatusUnauthorized, bodyMissing
+	case errors.Is(err, errCredentialTooLarge):
+		return http.StatusUnauthorized, bodyTooLarge
+	case errors.Is(err, errMultipleCredentials):
+		return http.StatusBadRequest, bodyMultiple
+	case errors.Is(err, errTooManyHeaders):
+		return http.StatusRequestHeaderFieldsTooLarge, bodyTooMany
+	case errors.As(err, &rejected):
+		return rejected.status, bodyInvalidCreds
+	case errors.As(err, &bad):
+		return http.StatusBadGateway, bodyBadResponse
+	case errors.Is(err, errInvalidResponse):
+		return http.StatusInternalServerError, bodyInvalidAnswer
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable, bodyUnavailable
+	default:
+		return http.StatusInternalServerError, bodyInternal
+	}
+}

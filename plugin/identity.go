@@ -1,0 +1,133 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Limits on what the auth service may hand us. Anything larger is not an
+// identity but a bug or an attack on the upstream headers.
+const (
+	maxUserIDLen = 256
+	maxRoles     = 256
+	maxRoleLen   = 256
+)
+
+// Identity is who the auth service says the caller is. It is immutable once
+// built: cached identities are shared by concurrent requests.
+type Identity struct {
+	// UserID is the user id exactly as the auth service wrote it: a JSON
+	// string's content, or a JSON integer's digits (never via float64, so
+	// 9007199254740993 keeps every digit).
+	UserID string
+	// Roles are the role names; nil when the user has none.
+	Roles []string
+	// rolesHeader is Roles comma-joined once, at parse time, not per request.
+	rolesHeader string
+}
+
+// verifyAnswer is the body of a 200 from the verify endpoint. Raw messages
+// keep the id's original digits and let us tell a missing field from null.
+type verifyAnswer struct {
+	UserID json.RawMessage `json:"user_id"`
+	Roles  json.RawMessage `json:"roles"`
+}
+
+// parseIdentity validates a 200 answer of the auth service. Every value that
+// will reach an upstream header is checked here: no control characters (no
+// CR/LF header injection), no commas inside a role (it would split into two),
+// bounded sizes.
+func parseIdentity(body []byte) (*Identity, error) {
+	var ans verifyAnswer
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return nil, fmt.Errorf("%w: body is not a JSON object", errInvalidResponse)
+	}
+	userID, err := parseUserID(ans.UserID)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := parseRoles(ans.Roles)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{UserID: userID, Roles: roles, rolesHeader: strings.Join(roles, ",")}, nil
+}
+
+func parseUserID(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", fmt.Errorf("%w: no user_id", errInvalidResponse)
+	}
+	var id string
+	switch {
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", fmt.Errorf("%w: user_id is not a valid string", errInvalidResponse)
+		}
+	case isJSONInteger(raw):
+		id = string(raw)
+	default:
+		return "", fmt.Errorf("%w: user_id must be a string or an integer", errInvalidResponse)
+	}
+	if id == "" || len(id) > maxUserIDLen || !isHeaderSafe(id) {
+		return "", fmt.Errorf("%w: user_id is empty, too long or has control characters", errInvalidResponse)
+	}
+	return id, nil
+}
+
+func parseRoles(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var roles []string
+	if raw[0] != '[' || json.Unmarshal(raw, &roles) != nil {
+		return nil, fmt.Errorf("%w: roles must be an array of strings", errInvalidResponse)
+	}
+	if len(roles) > maxRoles {
+		return nil, fmt.Errorf("%w: more than %d roles", errInvalidResponse, maxRoles)
+	}
+	for _, r := range roles {
+		if r == "" || len(r) > maxRoleLen || strings.IndexByte(r, ',') >= 0 || !isHeaderSafe(r) {
+			return nil, fmt.Errorf("%w: a role is empty, too long, or has a comma or control characters", errInvalidResponse)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	return roles, nil
+}
+
+// isJSONInteger reports whether raw is a JSON number without fraction or
+// exponent: an id, not a measurement.
+func isJSONInteger(raw []byte) bool {
+	if len(raw) > 0 && raw[0] == '-' {
+		raw = raw[1:]
+	}
+	if len(raw) == 0 || (raw[0] == '0' && len(raw) > 1) {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isHeaderSafe reports whether s can be a header value as is: no ASCII
+// control characters (CR, LF, NUL, ... and DEL) and no leading or trailing
+// space, which nginx would strip and change the value.
+func isHeaderSafe(s string) bool {
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
