@@ -32,6 +32,7 @@ func (c *Config) Access(kong *pdk.PDK) {
 
 	rt, err := c.compile()
 	if err != nil {
+		requestsTotal.WithLabelValues("error_config").Inc()
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
@@ -43,8 +44,8 @@ func (c *Config) Access(kong *pdk.PDK) {
 	}
 	set, err := rt.authenticate(context.Background(), headers)
 	if err != nil {
-		status, body := response(err)
-		kong.Response.Exit(status, body, exitHeaders)
+		status, body, h := response(err)
+		kong.Response.Exit(status, body, h)
 		return
 	}
 	if err := kong.ServiceRequest.SetHeaders(set); err != nil {

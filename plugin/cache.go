@@ -2,20 +2,40 @@ package plugin
 
 import (
 	"crypto/sha256"
+	"sync/atomic"
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
 )
 
-// identities is the process-wide identity cache. It lives at package level,
-// not in a plugin instance: Kong starts a new instance on every
-// plugin-iterator rebuild and go-pdk drops instances idle for 60 s, so an
-// instance-level cache would be emptied at the worst moments.
+// The two process-wide caches. They live at package level, not in a plugin
+// instance: Kong starts a new instance on every plugin-iterator rebuild and
+// go-pdk drops instances idle for 60 s, so an instance-level cache would be
+// emptied at the worst moments.
 //
-// github.com/patrickmn/go-cache is a plain RWMutex-guarded map with per-item
-// expiry and a janitor goroutine that sweeps expired items: exactly what the
-// Lua original's kong.cache gave it, without a dependency we'd have to run.
-var identities = gocache.New(gocache.NoExpiration, time.Minute)
+// github.com/patrickmn/go-cache is an RWMutex-guarded map with per-item
+// expiry and a janitor that sweeps expired items: what the Lua original had
+// in kong.cache, without a service to run. It has no size bound, so
+// boundedCache adds one. Rejections have their own cache so that a flood of
+// bad tokens can never push out the identities of real users.
+var (
+	identities = newBoundedCache()
+	rejections = newBoundedCache()
+)
+
+// cacheEntry is a verified identity and when it was fetched. Freshness is
+// judged by the reader against its own cache_ttl: entries are shared by every
+// instance that calls the same auth service, whatever their TTLs.
+type cacheEntry struct {
+	id      *Identity
+	fetched time.Time
+}
+
+// rejection is a cached 401 or 403.
+type rejection struct {
+	status  int
+	fetched time.Time
+}
 
 // cacheKey is SHA-256(namespace ‖ credential): the raw token is never a key,
 // never stored, and the namespace keeps answers of different auth services
@@ -27,17 +47,46 @@ func cacheKey(namespace []byte, credential string) string {
 	return string(sum[:])
 }
 
-// cachedIdentity returns the identity cached under key, if any.
-func cachedIdentity(key string) (*Identity, bool) {
-	v, ok := identities.Get(key)
-	if !ok {
-		return nil, false
-	}
-	id, ok := v.(*Identity)
-	return id, ok
+// boundedCache is a go-cache with an upper bound on its item count.
+type boundedCache struct {
+	c         *gocache.Cache
+	lastSweep atomic.Int64 // unix nanoseconds of the last full expiry sweep
 }
 
-// cacheIdentity stores id under key for ttl.
-func cacheIdentity(key string, id *Identity, ttl time.Duration) {
-	identities.Set(key, id, ttl)
+func newBoundedCache() *boundedCache {
+	return &boundedCache{c: gocache.New(gocache.NoExpiration, time.Minute)}
 }
+
+// sweepEvery throttles the O(n) expiry sweep a full cache triggers, so a
+// flood of new keys costs one sweep a second, not one per key.
+const sweepEvery = time.Second
+
+// add stores v under key for ttl unless the cache holds max items and key is
+// not one of them; it reports whether v was stored. Refusing is the safe
+// overflow policy here: the answer is still served, only not remembered.
+func (b *boundedCache) add(key string, v any, ttl time.Duration, max int) bool {
+	if b.c.ItemCount() >= max {
+		if _, exists := b.c.Get(key); !exists {
+			b.sweep()
+			if b.c.ItemCount() >= max {
+				return false
+			}
+		}
+	}
+	b.c.Set(key, v, ttl)
+	return true
+}
+
+func (b *boundedCache) sweep() {
+	now := time.Now().UnixNano()
+	last := b.lastSweep.Load()
+	if now-last < int64(sweepEvery) || !b.lastSweep.CompareAndSwap(last, now) {
+		return
+	}
+	b.c.DeleteExpired()
+}
+
+func (b *boundedCache) get(key string) (any, bool) { return b.c.Get(key) }
+
+// Len is the number of items held, expired ones not yet swept included.
+func (b *boundedCache) Len() int { return b.c.ItemCount() }

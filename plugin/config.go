@@ -21,6 +21,27 @@ const (
 	DefaultUserIDHeader    = "X-User-ID"
 	DefaultUserRolesHeader = "X-User-Roles"
 
+	DefaultStaleIfErrorSeconds = 3600
+	DefaultNegativeTTLSeconds  = 5
+	DefaultCacheMaxEntries     = 100000
+	DefaultRetries             = 1
+	DefaultCoalesce            = true
+	DefaultBreakerThreshold    = 5
+	DefaultBreakerCooldown     = 10
+
+	// MaxStaleIfErrorSeconds bounds stale_if_error (7 days).
+	MaxStaleIfErrorSeconds = 7 * 24 * 3600
+	// MaxNegativeTTLSeconds bounds negative_ttl (1 hour).
+	MaxNegativeTTLSeconds = 3600
+	// MaxCacheMaxEntries bounds cache_max_entries.
+	MaxCacheMaxEntries = 10000000
+	// MaxRetries bounds retries: each one spends the same timeout budget.
+	MaxRetries = 5
+	// MaxBreakerThreshold bounds breaker_threshold.
+	MaxBreakerThreshold = 1000
+	// MaxBreakerCooldown bounds breaker_cooldown, in seconds.
+	MaxBreakerCooldown = 3600
+
 	// MaxTimeoutMs bounds timeout: an access-phase call that blocks a Kong
 	// worker's request for longer than a minute is a misconfiguration.
 	MaxTimeoutMs = 60000
@@ -53,6 +74,33 @@ type Config struct {
 	// roles. Default: X-User-Roles.
 	UserRolesHeader string `json:"user_roles_header"`
 
+	// StaleIfError is how long past cache_ttl a cached identity may still be
+	// served while the auth service fails (connection error, timeout, 5xx,
+	// open breaker), in seconds (0..604800). 0 disables. Default: 3600.
+	// Trade-off: a token revoked in Rails keeps working during an outage for
+	// up to cache_ttl + stale_if_error.
+	StaleIfError *float64 `json:"stale_if_error"`
+	// NegativeTTL is how long a 401/403 answer is cached, in seconds
+	// (0..3600), so a flood of bad tokens does not reach Rails. 0 disables.
+	// Default: 5.
+	NegativeTTL *float64 `json:"negative_ttl"`
+	// CacheMaxEntries bounds each of the process-wide caches (identities,
+	// rejections); when full, new answers are not cached. Default: 100000.
+	CacheMaxEntries *int `json:"cache_max_entries"`
+	// Retries is how many times a verify call is retried on a connection
+	// error or 502/503/504, inside the same timeout (0..5). Default: 1.
+	Retries *int `json:"retries"`
+	// Coalesce makes concurrent cache misses for one credential share a
+	// single verify call. Default: true.
+	Coalesce *bool `json:"coalesce"`
+	// BreakerThreshold is the number of consecutive auth-service failures
+	// that opens the circuit breaker of auth_url (0..1000); 0 disables it.
+	// Default: 5.
+	BreakerThreshold *int `json:"breaker_threshold"`
+	// BreakerCooldown is how long the breaker stays open before letting one
+	// probe through, in seconds (1..3600). Default: 10.
+	BreakerCooldown *float64 `json:"breaker_cooldown"`
+
 	// decodeProblems are the fields whose JSON value had the wrong type.
 	// UnmarshalJSON records them instead of failing, so that the instance
 	// still starts and answers 500 with a log line naming the field, rather
@@ -78,6 +126,13 @@ func (c *Config) configFields() map[string]any {
 		"cache_ttl":         &c.CacheTTL,
 		"user_id_header":    &c.UserIDHeader,
 		"user_roles_header": &c.UserRolesHeader,
+		"stale_if_error":    &c.StaleIfError,
+		"negative_ttl":      &c.NegativeTTL,
+		"cache_max_entries": &c.CacheMaxEntries,
+		"retries":           &c.Retries,
+		"coalesce":          &c.Coalesce,
+		"breaker_threshold": &c.BreakerThreshold,
+		"breaker_cooldown":  &c.BreakerCooldown,
 	}
 }
 
@@ -128,6 +183,14 @@ type settings struct {
 	cacheTTL        time.Duration
 	userIDHeader    string
 	userRolesHeader string
+
+	staleIfError     time.Duration
+	negativeTTL      time.Duration
+	cacheMaxEntries  int
+	retries          int
+	coalesce         bool
+	breakerThreshold int
+	breakerCooldown  time.Duration
 }
 
 // errInvalidConfig wraps every configuration problem.
@@ -190,6 +253,19 @@ func (c *Config) settings() (settings, error) {
 	}
 	s.cacheTTL = time.Duration(ttl * float64(time.Second))
 
+	var bad []string
+	s.staleIfError, bad = seconds(bad, "stale_if_error", c.StaleIfError, DefaultStaleIfErrorSeconds, 0, MaxStaleIfErrorSeconds)
+	s.negativeTTL, bad = seconds(bad, "negative_ttl", c.NegativeTTL, DefaultNegativeTTLSeconds, 0, MaxNegativeTTLSeconds)
+	s.breakerCooldown, bad = seconds(bad, "breaker_cooldown", c.BreakerCooldown, DefaultBreakerCooldown, 1, MaxBreakerCooldown)
+	s.cacheMaxEntries, bad = integer(bad, "cache_max_entries", c.CacheMaxEntries, DefaultCacheMaxEntries, 1, MaxCacheMaxEntries)
+	s.retries, bad = integer(bad, "retries", c.Retries, DefaultRetries, 0, MaxRetries)
+	s.breakerThreshold, bad = integer(bad, "breaker_threshold", c.BreakerThreshold, DefaultBreakerThreshold, 0, MaxBreakerThreshold)
+	problems = append(problems, bad...)
+	s.coalesce = DefaultCoalesce
+	if c.Coalesce != nil {
+		s.coalesce = *c.Coalesce
+	}
+
 	for _, h := range []struct{ field, value string }{
 		{"user_id_header", s.userIDHeader},
 		{"user_roles_header", s.userRolesHeader},
@@ -209,6 +285,31 @@ func (c *Config) settings() (settings, error) {
 		return settings{}, fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// seconds applies the default to an optional number of seconds and checks
+// its bounds, appending a problem when it is out of them.
+func seconds(problems []string, name string, v *float64, def, lo, hi float64) (time.Duration, []string) {
+	x := def
+	if v != nil {
+		x = *v
+	}
+	if x < lo || x > hi {
+		problems = append(problems, fmt.Sprintf("%s: value should be between %g and %g", name, lo, hi))
+	}
+	return time.Duration(x * float64(time.Second)), problems
+}
+
+// integer is seconds for whole numbers.
+func integer(problems []string, name string, v *int, def, lo, hi int) (int, []string) {
+	x := def
+	if v != nil {
+		x = *v
+	}
+	if x < lo || x > hi {
+		problems = append(problems, fmt.Sprintf("%s: value should be between %d and %d", name, lo, hi))
+	}
+	return x, problems
 }
 
 func orDefault(v, def string) string {

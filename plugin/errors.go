@@ -3,6 +3,8 @@ package plugin
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // The failures of one access event. Each maps to exactly one status and
@@ -48,9 +50,24 @@ var (
 // Kong only sets a JSON content type itself when the body is a Lua table.
 var exitHeaders = map[string][]string{"Content-Type": {"application/json; charset=utf-8"}}
 
-// response maps an access failure to the status and body the client gets.
-// It is the only place where statuses are chosen.
-func response(err error) (int, []byte) {
+// response maps an access failure to the status, body and headers the
+// client gets. It is the only place where statuses are chosen.
+func response(err error) (int, []byte, map[string][]string) {
+	var open *openError
+	if errors.As(err, &open) {
+		// Retry-After tells well-behaved clients when the breaker lets a
+		// probe through again.
+		secs := int(open.retryAfter.Round(time.Second) / time.Second)
+		return http.StatusServiceUnavailable, bodyUnavailable, map[string][]string{
+			"Content-Type": exitHeaders["Content-Type"],
+			"Retry-After":  {strconv.Itoa(secs)},
+		}
+	}
+	status, body := statusOf(err)
+	return status, body, exitHeaders
+}
+
+func statusOf(err error) (int, []byte) {
 	var rejected *rejectedError
 	var bad *badStatusError
 	switch {

@@ -2,7 +2,11 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // runtime is a compiled configuration: built once per plugin instance, used
@@ -11,6 +15,7 @@ type runtime struct {
 	settings
 	headers   headerPlan
 	auth      *authClient
+	breaker   *breaker // nil when disabled
 	namespace []byte
 }
 
@@ -28,16 +33,13 @@ func (c *Config) compile() (*runtime, error) {
 		c.rt = &runtime{
 			settings:  s,
 			headers:   headerPlan{userID: s.userIDHeader, roles: s.userRolesHeader},
-			auth:      newAuthClient(s, defaultRetries),
+			auth:      newAuthClient(s, s.retries),
+			breaker:   breakerFor(s),
 			namespace: s.cacheNamespace(),
 		}
 	})
 	return c.rt, c.err
 }
-
-// defaultRetries is how many times a verify call is retried on a connection
-// error or a 502/503/504, within the same timeout.
-const defaultRetries = 1
 
 // authenticate turns the client's request headers into the set_headers
 // argument for the upstream request, or an error that response maps to the
@@ -45,6 +47,7 @@ const defaultRetries = 1
 func (rt *runtime) authenticate(ctx context.Context, headers map[string][]string) (map[string][]string, error) {
 	in, err := rt.headers.inspect(headers)
 	if err != nil {
+		requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
 		return nil, err
 	}
 	id, err := rt.identify(ctx, in.credential)
@@ -54,38 +57,122 @@ func (rt *runtime) authenticate(ctx context.Context, headers map[string][]string
 	return rt.headers.plan(id, in.spoofed), nil
 }
 
-// identify answers from the cache, else asks the auth service and caches a
-// valid answer for cache_ttl.
+// identify answers, in order: from a fresh cache entry; from a recent
+// rejection; from the auth service (one call for all concurrent misses of a
+// credential); and, when the auth service fails, from a stale cache entry
+// still inside stale_if_error.
 func (rt *runtime) identify(ctx context.Context, credential string) (*Identity, error) {
-	caching := rt.cacheTTL > 0
-	var key string
-	if caching {
-		key = cacheKey(rt.namespace, credential)
-		if id, ok := cachedIdentity(key); ok {
-			return id, nil
+	key := cacheKey(rt.namespace, credential)
+	now := time.Now()
+
+	var stale *Identity
+	if rt.cacheTTL > 0 {
+		if v, ok := identities.get(key); ok {
+			e := v.(*cacheEntry)
+			age := now.Sub(e.fetched)
+			if age < rt.cacheTTL {
+				outHit.Inc()
+				return e.id, nil
+			}
+			if age < rt.cacheTTL+rt.staleIfError {
+				stale = e.id
+			}
 		}
 	}
-	id, err := rt.auth.verify(ctx, credential)
-	if err != nil {
-		rt.logFailure(err)
-		return nil, err
+	if rt.negativeTTL > 0 {
+		if v, ok := rejections.get(key); ok {
+			if r := v.(*rejection); now.Sub(r.fetched) < rt.negativeTTL {
+				outRejectedHit.Inc()
+				return nil, &rejectedError{status: r.status}
+			}
+		}
 	}
-	if caching {
-		cacheIdentity(key, id, rt.cacheTTL)
+
+	id, err := rt.fetch(key, credential)
+	switch {
+	case err == nil:
+		outMiss.Inc()
+		return id, nil
+	case stale != nil && serveStale(err):
+		outStale.Inc()
+		return stale, nil
 	}
-	return id, nil
+	requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
+	return nil, err
 }
 
-// logFailure writes one line per failed verify call that is the auth
-// service's fault. Rejections (401/403) are answers, not failures, and are
-// not logged: a flood of bad tokens must not flood Kong's error log.
-func (rt *runtime) logFailure(err error) {
-	status, _ := response(err)
-	if status == 401 || status == 403 {
-		return
+// serveStale reports whether err is the auth service failing (not
+// answering): connection errors, timeouts, an open breaker, 5xx. A 401/403
+// is an answer and never lets a stale identity through.
+func serveStale(err error) bool {
+	var bad *badStatusError
+	return errors.Is(err, errUnavailable) || (errors.As(err, &bad) && bad.status >= 500)
+}
+
+// flights coalesces concurrent verify calls per cache key (process-wide:
+// the key already names the auth service).
+var flights singleflight.Group
+
+// fetch asks the auth service, through the coalescing group and the
+// breaker, and stores the answer. A caller waits for a shared call at most
+// its own timeout.
+func (rt *runtime) fetch(key, credential string) (*Identity, error) {
+	if !rt.coalesce {
+		return rt.verifyAndStore(key, credential)
 	}
+	ch := flights.DoChan(key, func() (any, error) { return rt.verifyAndStore(key, credential) })
+	timer := time.NewTimer(rt.timeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		id, _ := r.Val.(*Identity)
+		return id, r.Err
+	case <-timer.C:
+		return nil, errUnavailable
+	}
+}
+
+// verifyAndStore makes one verify call and caches its answer: an identity
+// for cache_ttl (kept stale_if_error longer for outages), a 401/403 for
+// negative_ttl.
+func (rt *runtime) verifyAndStore(key, credential string) (*Identity, error) {
+	start := time.Now()
+	var id *Identity
+	var err error
+	if rt.breaker != nil {
+		id, err = rt.breaker.call(func() (*Identity, error) { return rt.auth.verify(context.Background(), credential) })
+	} else {
+		id, err = rt.auth.verify(context.Background(), credential)
+	}
+	observeCall(start, err)
+
+	var rejected *rejectedError
+	switch {
+	case err == nil:
+		if rt.cacheTTL > 0 {
+			identities.add(key, &cacheEntry{id: id, fetched: time.Now()}, rt.cacheTTL+rt.staleIfError, rt.cacheMaxEntries)
+		}
+	case errors.As(err, &rejected):
+		// A rejected credential must not be served stale later.
+		identities.c.Delete(key)
+		if rt.negativeTTL > 0 {
+			rejections.add(key, &rejection{status: rejected.status, fetched: time.Now()}, rt.negativeTTL, rt.cacheMaxEntries)
+		}
+	default:
+		var open *openError
+		if !errors.As(err, &open) { // an open breaker logs its state changes instead
+			rt.logFailure(err)
+		}
+	}
+	return id, err
+}
+
+// logFailure writes one line per failed verify call: the auth service's
+// fault, with its cause, never the credential.
+func (rt *runtime) logFailure(err error) {
+	status, _, _ := response(err)
 	logger.LogAttrs(context.Background(), slog.LevelWarn, "auth service call failed",
 		slog.String("auth_url", rt.authURL.Redacted()),
-		slog.Int("status", status),
+		slog.Int("answered", status),
 		slog.String("cause", err.Error()))
 }

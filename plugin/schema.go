@@ -69,5 +69,33 @@ func configFields() []field {
 			"type": "string", "required": true, "default": DefaultUserRolesHeader, "match": headerNamePattern,
 			"description": "The upstream header that carries the user's roles, comma-separated.",
 		}},
+		{"stale_if_error": attrs{
+			"type": "number", "required": true, "default": DefaultStaleIfErrorSeconds, "between": []int{0, MaxStaleIfErrorSeconds},
+			"description": "Seconds past cache_ttl during which a cached identity is still served while the auth service fails. 0 disables.",
+		}},
+		{"negative_ttl": attrs{
+			"type": "number", "required": true, "default": DefaultNegativeTTLSeconds, "between": []int{0, MaxNegativeTTLSeconds},
+			"description": "Seconds a 401/403 answer is cached so repeated bad tokens do not reach the auth service. 0 disables.",
+		}},
+		{"cache_max_entries": attrs{
+			"type": "integer", "required": true, "default": DefaultCacheMaxEntries, "between": []int{1, MaxCacheMaxEntries},
+			"description": "Upper bound of cached identities (and, separately, of cached rejections) in the plugin process.",
+		}},
+		{"retries": attrs{
+			"type": "integer", "required": true, "default": DefaultRetries, "between": []int{0, MaxRetries},
+			"description": "Retries of a verify call on connection errors and 502/503/504, within the same timeout.",
+		}},
+		{"coalesce": attrs{
+			"type": "boolean", "required": true, "default": DefaultCoalesce,
+			"description": "Concurrent cache misses for one credential share a single verify call.",
+		}},
+		{"breaker_threshold": attrs{
+			"type": "integer", "required": true, "default": DefaultBreakerThreshold, "between": []int{0, MaxBreakerThreshold},
+			"description": "Consecutive auth service failures that open the circuit breaker of auth_url. 0 disables the breaker.",
+		}},
+		{"breaker_cooldown": attrs{
+			"type": "number", "required": true, "default": DefaultBreakerCooldown, "between": []int{1, MaxBreakerCooldown},
+			"description": "Seconds the breaker stays open before one probe request is let through.",
+		}},
 	}
 }
