@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run test fmt-check vet bench clean
+.PHONY: all build run test test-examples fmt-check vet bench clean
 
 all: build
 
@@ -26,8 +26,14 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet
+test: fmt-check vet test-examples
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The downstream examples that can run here: the Fastify identity plugin and
+# the Rails stand-in, with node's built-in test runner.
+test-examples:
+	cd examples/downstream/fastify && npm ci --no-audit --no-fund --loglevel=error && npm test
+	node --test examples/rails-stub/
 
 clean:
 	rm -rf $(BIN)

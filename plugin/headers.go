@@ -68,7 +68,24 @@ func (p headerPlan) inspect(headers map[string][]string) (inspection, error) {
 // identity headers set (which replaces every case variant of those names)
 // or cleared when the user has no roles, and every spoofed spelling cleared
 // with an empty list.
+//
+// Without spoofed headers (nearly every request) the map depends only on
+// the identity and the header names, so it is built once per cached
+// identity and shared: callers must treat it as read-only (go-pdk's
+// WrapHeaders only reads it).
 func (p headerPlan) plan(id *Identity, spoofed []string) map[string][]string {
+	if len(spoofed) == 0 {
+		if m := id.planned.Load(); m != nil && m.plan == p {
+			return m.headers
+		}
+		h := p.build(id, nil)
+		id.planned.Store(&plannedHeaders{plan: p, headers: h})
+		return h
+	}
+	return p.build(id, spoofed)
+}
+
+func (p headerPlan) build(id *Identity, spoofed []string) map[string][]string {
 	h := make(map[string][]string, 2+len(spoofed))
 	for _, name := range spoofed {
 		h[name] = []string{}
@@ -80,6 +97,12 @@ func (p headerPlan) plan(id *Identity, spoofed []string) map[string][]string {
 		h[p.roles] = []string{}
 	}
 	return h
+}
+
+// plannedHeaders memoizes the set_headers map of an identity for one plan.
+type plannedHeaders struct {
+	plan    headerPlan
+	headers map[string][]string
 }
 
 // headerNameEqual compares header names as nginx's $http_* variables do:

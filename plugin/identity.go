@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 )
 
 // Limits on what the auth service may hand us. Anything larger is not an
@@ -26,6 +27,9 @@ type Identity struct {
 	Roles []string
 	// rolesHeader is Roles comma-joined once, at parse time, not per request.
 	rolesHeader string
+	// planned is the last set_headers map built for this identity (see
+	// headerPlan.plan): a memo, safe for concurrent use.
+	planned atomic.Pointer[plannedHeaders]
 }
 
 // verifyAnswer is the body of a 200 from the verify endpoint. Raw messages

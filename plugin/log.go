@@ -28,5 +28,8 @@ func levelFromEnv() slog.Level {
 	}
 }
 
+// Logger returns the plugin's logger.
+func Logger() *slog.Logger { return logger }
+
 // SetLogger replaces the plugin's logger (tests capture log lines with it).
 func SetLogger(l *slog.Logger) { logger = l }

@@ -1,0 +1,76 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestDumpGolden pins the -dump output Kong reads: any change to the schema
+// shows up as a diff of testdata/dump.golden.json in review.
+func TestDumpGolden(t *testing.T) {
+	got, err := json.MarshalIndent(Dump("legacy-auth", "/usr/local/kong"), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The version is stamped at build time; pin a placeholder.
+	got = bytes.ReplaceAll(got, []byte(`"Version": "`+Version+`"`), []byte(`"Version": "VERSION"`))
+	const golden = "testdata/dump.golden.json"
+	if *update {
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./plugin -run TestDumpGolden -update)", err)
+	}
+	if !bytes.Equal(bytes.TrimSpace(want), bytes.TrimSpace(got)) {
+		t.Errorf("dump differs from %s; if intended, rerun with -update.\n got: %s", golden, got)
+	}
+}
+
+// TestSchemaDefaultsMatchCode: the defaults Kong fills in from the schema
+// are the ones the plugin applies when a field is null.
+func TestSchemaDefaultsMatchCode(t *testing.T) {
+	cfg := &Config{AuthURL: "http://rails/verify"}
+	s, err := cfg.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := map[string]any{}
+	for _, f := range configFields() {
+		for name, a := range f {
+			if d, ok := a.(attrs)["default"]; ok {
+				from[name] = d
+			}
+		}
+	}
+	want := map[string]any{
+		"auth_method": s.authMethod, "timeout": int(s.timeout.Milliseconds()), "cache_ttl": int(s.cacheTTL.Seconds()),
+		"user_id_header": s.userIDHeader, "user_roles_header": s.userRolesHeader,
+		"stale_if_error": int(s.staleIfError.Seconds()), "negative_ttl": int(s.negativeTTL.Seconds()),
+		"cache_max_entries": s.cacheMaxEntries, "retries": s.retries, "coalesce": s.coalesce,
+		"breaker_threshold": s.breakerThreshold, "breaker_cooldown": int(s.breakerCooldown.Seconds()),
+	}
+	for name, w := range want {
+		if from[name] != w {
+			t.Errorf("%s: schema default %v, code default %v", name, from[name], w)
+		}
+	}
+	if len(from) != len(want) {
+		t.Errorf("schema has %d defaults, test knows %d: keep them in step", len(from), len(want))
+	}
+	// Every schema field is decoded by Config.
+	for _, f := range configFields() {
+		for name := range f {
+			if _, ok := (&Config{}).configFields()[name]; !ok {
+				t.Errorf("schema field %s is not decoded by Config", name)
+			}
+		}
+	}
+}

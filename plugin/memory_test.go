@@ -1,0 +1,48 @@
+package plugin
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"testing"
+	"time"
+)
+
+// measureCacheMemory fills the identity cache with n entries written the way
+// the plugin writes them and returns the retained heap per entry. The
+// entries are written directly (not through n HTTP calls) so the figure is
+// the cache's own cost: key, entry, identity, go-cache item and map slot.
+func measureCacheMemory(tb testing.TB, rt *runtime, n int) float64 {
+	tb.Helper()
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	start := identities.Len()
+	for i := 0; i < n; i++ {
+		id, err := parseIdentity([]byte(fmt.Sprintf(`{"user_id":"%d","roles":["admin","editor"]}`, 1000000+i)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		key := cacheKey(rt.namespace, fmt.Sprintf("Bearer token-%040d", i))
+		identities.add(key, &cacheEntry{id: id, fetched: time.Now()}, time.Hour, 1<<30)
+	}
+	goruntime.GC()
+	goruntime.ReadMemStats(&after)
+	added := identities.Len() - start
+	perEntry := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(added)
+	for k := range identities.c.Items() { // leave the shared cache as it was
+		identities.c.Delete(k)
+	}
+	return perEntry
+}
+
+func TestCacheMemoryPerEntry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory measurement")
+	}
+	rt := mustCompile(t, &Config{AuthURL: "http://127.0.0.1:1/mem", BreakerThreshold: ptr(0)})
+	per := measureCacheMemory(t, rt, 100000)
+	t.Logf("%.0f bytes per cached identity at 100,000 entries", per)
+	if per > 1024 {
+		t.Errorf("%.0f bytes per cached identity, want under 1 KiB", per)
+	}
+}
