@@ -20,6 +20,7 @@ const Priority = 1000
 // makes exactly two PDK calls on every path that reaches the credential:
 // kong.request.get_headers, then kong.service.request.set_headers (proxy on)
 // or kong.response.exit (answer now). Each PDK call is a round trip to Kong.
+// acl_groups adds one (kong.ctx.shared.set), only when enabled.
 func (c *Config) Access(kong *pdk.PDK) {
 	defer func() {
 		// A panic in a go-pdk handler kills the whole plugin server (and
@@ -42,13 +43,22 @@ func (c *Config) Access(kong *pdk.PDK) {
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
-	set, err := rt.authenticate(context.Background(), headers)
+	d, err := rt.authenticate(context.Background(), headers)
 	if err != nil {
 		status, body, h := response(err)
 		kong.Response.Exit(status, body, h)
 		return
 	}
-	if err := kong.ServiceRequest.SetHeaders(set); err != nil {
+	if d.groups != nil {
+		// Kong's ACL plugin (priority 950, after us) reads
+		// kong.ctx.shared.authenticated_groups as a list
+		// (kong/plugins/acl/groups.lua get_authenticated_groups).
+		if err := kong.Ctx.SetShared("authenticated_groups", d.groups); err != nil {
+			logger.Error("kong.ctx.shared.set failed", "error", err.Error())
+			return
+		}
+	}
+	if err := kong.ServiceRequest.SetHeaders(d.set); err != nil {
 		// Kong failed the set_headers call: it has already answered the
 		// client itself (500) and abandoned this event.
 		logger.Error("kong.service.request.set_headers failed", "error", err.Error())

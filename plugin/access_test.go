@@ -416,7 +416,7 @@ func TestSecrets(t *testing.T) {
 		}
 	}
 	rt, _ := cfg.compile()
-	if _, ok := identities.get(cacheKey(rt.namespace, token)); !ok {
+	if _, ok := identities.get(cacheKey(rt.namespace, credential{authorization: token}.material())); !ok {
 		t.Errorf("identity not cached under its hashed key")
 	}
 }

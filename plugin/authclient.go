@@ -52,20 +52,22 @@ type authClient struct {
 	url     string
 	method  string
 	timeout time.Duration
+	extras  []extraHeader
 	client  *retryablehttp.Client
 }
 
-func newAuthClient(s settings, retries int) *authClient {
+func newAuthClient(s settings) *authClient {
 	return &authClient{
 		url:     s.authURL.String(),
 		method:  s.authMethod,
 		timeout: s.timeout,
+		extras:  s.extras,
 		client: &retryablehttp.Client{
-			HTTPClient:   httpClient,
+			HTTPClient:   httpClientFor(s.tls),
 			Logger:       nil, // we log once per failure ourselves, without the URL's secrets
 			RetryWaitMin: 10 * time.Millisecond,
 			RetryWaitMax: 100 * time.Millisecond,
-			RetryMax:     retries,
+			RetryMax:     s.retries,
 			CheckRetry:   retryPolicy,
 			Backoff:      retryablehttp.LinearJitterBackoff,
 			ErrorHandler: retryablehttp.PassthroughErrorHandler,
@@ -92,7 +94,7 @@ func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, err
 
 // verify asks the auth service who holds credential. The returned error is
 // one of the sentinels mapped by response.
-func (a *authClient) verify(ctx context.Context, credential string) (*Identity, error) {
+func (a *authClient) verify(ctx context.Context, cred credential) (*Identity, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 
@@ -100,7 +102,12 @@ func (a *authClient) verify(ctx context.Context, credential string) (*Identity, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: building request: %v", errInternal, err)
 	}
-	req.Header.Set("Authorization", credential)
+	if cred.authorization != "" {
+		req.Header.Set("Authorization", cred.authorization)
+	}
+	if cred.cookie != "" {
+		req.Header.Set("Cookie", cred.cookie)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "legacy-auth/"+Version)
@@ -128,7 +135,7 @@ func (a *authClient) verify(ctx context.Context, credential string) (*Identity, 
 	if len(body) > maxAnswerBytes {
 		return nil, fmt.Errorf("%w: answer larger than %d bytes", errInvalidResponse, maxAnswerBytes)
 	}
-	return parseIdentity(body)
+	return parseIdentity(body, a.extras)
 }
 
 // describeCallError names the cause of a failed call without the URL (which

@@ -37,14 +37,27 @@ type rejection struct {
 	fetched time.Time
 }
 
-// cacheKey is SHA-256(namespace ‖ credential): the raw token is never a key,
-// never stored, and the namespace keeps answers of different auth services
-// apart. The 32 raw bytes are the key (no hex: half the size, no encoding).
+// namespaceLen is how many bytes of the namespace hash prefix a key.
+const namespaceLen = 8
+
+// cacheKey is namespace ‖ SHA-256(credential): the raw token is never a key
+// and never stored, and the namespace (a hash of the auth service and
+// method) keeps answers of different auth services apart. The credential
+// hash is the same under every namespace, so a revocation that names
+// SHA-256(credential) can find the credential's entries everywhere.
 func cacheKey(namespace []byte, credential string) string {
 	var buf [512]byte
-	b := append(append(buf[:0], namespace...), credential...)
+	var b []byte
+	if len(credential) <= len(buf) {
+		b = append(buf[:0], credential...) // no heap copy for ordinary tokens
+	} else {
+		b = []byte(credential)
+	}
 	sum := sha256.Sum256(b)
-	return string(sum[:])
+	var k [namespaceLen + sha256.Size]byte
+	copy(k[:namespaceLen], namespace)
+	copy(k[namespaceLen:], sum[:])
+	return string(k[:])
 }
 
 // boundedCache is a go-cache with an upper bound on its item count.

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,43 @@ type Config struct {
 	// probe through, in seconds (1..3600). Default: 10.
 	BreakerCooldown *float64 `json:"breaker_cooldown"`
 
+	// CookieNames are session cookies (e.g. _myapp_session) accepted as
+	// credentials beside Authorization. Only these cookies are forwarded to
+	// the auth service, never the client's others. Default: none.
+	CookieNames []string `json:"cookie_names"`
+	// ExtraHeaders maps fields of the auth service's JSON answer to upstream
+	// headers, e.g. {"email": "X-User-Email"}. Default: none.
+	ExtraHeaders map[string]string `json:"extra_headers"`
+	// ACLGroups hands the user's roles to Kong's ACL plugin as
+	// kong.ctx.shared.authenticated_groups (one more PDK call per request).
+	// Default: false.
+	ACLGroups *bool `json:"acl_groups"`
+	// AllowAnonymous lets requests without any credential through, without
+	// identity headers (client-sent ones are still removed). Default: false.
+	AllowAnonymous *bool `json:"allow_anonymous"`
+	// TLSVerify checks the auth service's certificate on https. Default: true.
+	TLSVerify *bool `json:"tls_verify"`
+	// TLSCAFile is a PEM bundle of CAs trusted for the auth service, instead
+	// of the system pool. Default: none.
+	TLSCAFile string `json:"tls_ca_file"`
+	// TLSCertFile and TLSKeyFile are a PEM client certificate and key for
+	// mutual TLS with the auth service. Default: none.
+	TLSCertFile string `json:"tls_cert_file"`
+	TLSKeyFile  string `json:"tls_key_file"`
+	// JWTHeader, when set, is the upstream header that carries a signed
+	// token (JWT) of the identity, so services can verify it came from the
+	// gateway. Default: none (off).
+	JWTHeader string `json:"jwt_header"`
+	// JWTKeyFile is the PEM private key that signs it: Ed25519 (EdDSA),
+	// ECDSA P-256 (ES256) or RSA >= 2048 bits (RS256).
+	JWTKeyFile string `json:"jwt_key_file"`
+	// JWTTTL is the token lifetime in seconds (10..86400). Default: 300.
+	JWTTTL *float64 `json:"jwt_ttl"`
+	// JWTIssuer is the iss claim. Default: kong-legacy-auth.
+	JWTIssuer string `json:"jwt_issuer"`
+	// JWTAudience is the aud claim. Default: none.
+	JWTAudience string `json:"jwt_audience"`
+
 	// decodeProblems are the fields whose JSON value had the wrong type.
 	// UnmarshalJSON records them instead of failing, so that the instance
 	// still starts and answers 500 with a log line naming the field, rather
@@ -133,6 +171,19 @@ func (c *Config) configFields() map[string]any {
 		"coalesce":          &c.Coalesce,
 		"breaker_threshold": &c.BreakerThreshold,
 		"breaker_cooldown":  &c.BreakerCooldown,
+		"cookie_names":      &c.CookieNames,
+		"extra_headers":     &c.ExtraHeaders,
+		"acl_groups":        &c.ACLGroups,
+		"allow_anonymous":   &c.AllowAnonymous,
+		"tls_verify":        &c.TLSVerify,
+		"tls_ca_file":       &c.TLSCAFile,
+		"tls_cert_file":     &c.TLSCertFile,
+		"tls_key_file":      &c.TLSKeyFile,
+		"jwt_header":        &c.JWTHeader,
+		"jwt_key_file":      &c.JWTKeyFile,
+		"jwt_ttl":           &c.JWTTTL,
+		"jwt_issuer":        &c.JWTIssuer,
+		"jwt_audience":      &c.JWTAudience,
 	}
 }
 
@@ -148,6 +199,11 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	for name, dst := range c.configFields() {
 		v, ok := raw[name]
 		if !ok {
+			continue
+		}
+		if string(bytes.TrimSpace(v)) == "{}" {
+			// Lua's cjson encodes an empty table as {}, whether it was an
+			// empty array or an empty map: both mean "none" here.
 			continue
 		}
 		if err := json.Unmarshal(v, dst); err != nil {
@@ -191,6 +247,13 @@ type settings struct {
 	coalesce         bool
 	breakerThreshold int
 	breakerCooldown  time.Duration
+
+	cookieNames    []string
+	extras         []extraHeader // sorted by answer field
+	aclGroups      bool
+	allowAnonymous bool
+	tls            tlsSettings
+	jwt            *jwtSigner // nil when off
 }
 
 // errInvalidConfig wraps every configuration problem.
@@ -281,6 +344,12 @@ func (c *Config) settings() (settings, error) {
 		problems = append(problems, "user_roles_header: must differ from user_id_header")
 	}
 
+	s.aclGroups = c.ACLGroups != nil && *c.ACLGroups
+	s.allowAnonymous = c.AllowAnonymous != nil && *c.AllowAnonymous
+	problems = c.sessionSettings(&s, problems)
+	problems = c.tlsSettings(&s, problems)
+	problems = c.jwtSettings(&s, problems)
+
 	if len(problems) > 0 {
 		return settings{}, fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))
 	}
@@ -339,7 +408,15 @@ func isToken(s string) bool {
 // cacheNamespace is the part of every cache key that scopes answers to one
 // auth service and method: two plugin configurations with different
 // auth_url or auth_method never share an answer.
+//
+// The answer fields read into extra headers are part of it too: an identity
+// cached by a configuration that reads fewer fields must not be served to
+// one that needs more.
 func (s settings) cacheNamespace() []byte {
-	sum := sha256.Sum256([]byte(s.authMethod + "\x00" + s.authURL.String()))
-	return sum[:]
+	material := s.authMethod + "\x00" + s.authURL.String()
+	for _, e := range s.extras {
+		material += "\x00" + e.field
+	}
+	sum := sha256.Sum256([]byte(material))
+	return sum[:namespaceLen]
 }

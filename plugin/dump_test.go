@@ -56,7 +56,14 @@ func TestSchemaDefaultsMatchCode(t *testing.T) {
 		"stale_if_error": int(s.staleIfError.Seconds()), "negative_ttl": int(s.negativeTTL.Seconds()),
 		"cache_max_entries": s.cacheMaxEntries, "retries": s.retries, "coalesce": s.coalesce,
 		"breaker_threshold": s.breakerThreshold, "breaker_cooldown": int(s.breakerCooldown.Seconds()),
+		"acl_groups": s.aclGroups, "allow_anonymous": s.allowAnonymous, "tls_verify": s.tls.verify,
+		"jwt_ttl": DefaultJWTTTL, "jwt_issuer": DefaultJWTIssuer,
 	}
+	// cookie_names defaults to an empty list, which the code reads as none.
+	if d, ok := from["cookie_names"].([]string); !ok || len(d) != 0 || len(s.cookieNames) != 0 {
+		t.Errorf("cookie_names: schema default %v, code %v", from["cookie_names"], s.cookieNames)
+	}
+	delete(from, "cookie_names")
 	for name, w := range want {
 		if from[name] != w {
 			t.Errorf("%s: schema default %v, code default %v", name, from[name], w)

@@ -1,20 +1,42 @@
 package plugin
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 const (
 	// maxRequestHeaders is what the plugin asks kong.request.get_headers for:
 	// Kong's upper bound (kong/pdk/request.lua MAX_HEADERS). The default of
 	// 100 would let a client hide a spoofed identity header behind 100 others.
 	maxRequestHeaders = 1000
-	// maxCredentialBytes: a longer Authorization header is refused without
-	// calling the auth service.
+	// maxCredentialBytes: a longer credential (Authorization header plus
+	// session cookies) is refused without calling the auth service.
 	maxCredentialBytes = 8 << 10
 )
 
+// credential is what identifies the caller to the auth service.
+type credential struct {
+	authorization string // the Authorization header, or ""
+	cookie        string // the configured session cookies as a Cookie header, or ""
+}
+
+// material is the string the cache key (and a revocation's
+// credential_sha256) hashes: the Authorization value; the forwarded Cookie
+// header when there is no Authorization; both, joined by "\n", when both.
+func (c credential) material() string {
+	switch {
+	case c.cookie == "":
+		return c.authorization
+	case c.authorization == "":
+		return c.cookie
+	}
+	return c.authorization + "\n" + c.cookie
+}
+
 // inspection is what access needs from the client's request headers.
 type inspection struct {
-	credential string
+	cred credential
 	// spoofed are the client's header names (as Kong reported them) that
 	// fold to a managed identity header but are spelled differently:
 	// X_User_ID for X-User-ID. set_headers under the managed name would not
@@ -23,42 +45,67 @@ type inspection struct {
 	spoofed []string
 }
 
-// headerPlan holds the identity header names of one configuration.
+// headerPlan is how one configuration reads credentials and writes
+// identity headers. It is built once per instance and compared by pointer.
 type headerPlan struct {
-	userID string // as configured, e.g. X-User-ID
-	roles  string
+	userID  string // as configured, e.g. X-User-ID
+	roles   string
+	extras  []extraHeader
+	jwt     *jwtSigner // nil when off
+	cookies []string   // session cookie names
+	managed []string   // every header name the plugin owns
+}
+
+func newHeaderPlan(s settings) *headerPlan {
+	p := &headerPlan{userID: s.userIDHeader, roles: s.userRolesHeader, extras: s.extras, jwt: s.jwt, cookies: s.cookieNames}
+	p.managed = []string{p.userID, p.roles}
+	for _, e := range p.extras {
+		p.managed = append(p.managed, e.header)
+	}
+	if p.jwt != nil {
+		p.managed = append(p.managed, p.jwt.header)
+	}
+	return p
 }
 
 // inspect reads the credential and the spoofed identity headers from
 // kong.request.get_headers output, in one pass and without allocating for
 // requests that carry no spoofed header.
-func (p headerPlan) inspect(headers map[string][]string) (inspection, error) {
+func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 	var in inspection
 	var found, total int
+	var cookieLines []string
 	for name, values := range headers {
 		total += len(values)
 		switch {
 		case headerNameEqual(name, "authorization"):
 			for _, v := range values {
 				found++
-				in.credential = v
+				in.cred.authorization = v
 			}
-		case headerNameEqual(name, p.userID) && !strings.EqualFold(name, p.userID),
-			headerNameEqual(name, p.roles) && !strings.EqualFold(name, p.roles):
-			in.spoofed = append(in.spoofed, name)
+		case len(p.cookies) > 0 && headerNameEqual(name, "cookie"):
+			cookieLines = values
+		default:
+			for _, m := range p.managed {
+				if headerNameEqual(name, m) && !strings.EqualFold(name, m) {
+					in.spoofed = append(in.spoofed, name)
+					break
+				}
+			}
 		}
 	}
 	if total >= maxRequestHeaders {
 		// Kong truncated the list: a spoofed header could hide past the end.
 		return in, errTooManyHeaders
 	}
-	in.credential = strings.TrimSpace(in.credential)
+	in.cred.authorization = strings.TrimSpace(in.cred.authorization)
+	in.cred.cookie = sessionCookies(p.cookies, cookieLines)
 	switch {
 	case found > 1:
 		return in, errMultipleCredentials
-	case in.credential == "":
+	case in.cred.authorization == "" && in.cred.cookie == "":
 		return in, errMissingCredential
-	case len(in.credential) > maxCredentialBytes:
+	case len(in.cred.authorization)+len(in.cred.cookie) > maxCredentialBytes:
 		return in, errCredentialTooLarge
 	}
 	return in, nil
@@ -66,43 +113,72 @@ func (p headerPlan) inspect(headers map[string][]string) (inspection, error) {
 
 // plan is the single kong.service.request.set_headers argument: the
 // identity headers set (which replaces every case variant of those names)
-// or cleared when the user has no roles, and every spoofed spelling cleared
-// with an empty list.
+// or cleared when the identity has no value for them, and every spoofed
+// spelling cleared with an empty list.
 //
 // Without spoofed headers (nearly every request) the map depends only on
-// the identity and the header names, so it is built once per cached
-// identity and shared: callers must treat it as read-only (go-pdk's
-// WrapHeaders only reads it).
-func (p headerPlan) plan(id *Identity, spoofed []string) map[string][]string {
+// the identity and the plan, so it is built once per cached identity (and
+// per token lifetime when a JWT is minted) and shared: callers must treat
+// it as read-only (go-pdk's WrapHeaders only reads it).
+func (p *headerPlan) plan(id *Identity, spoofed []string, now time.Time) (map[string][]string, error) {
 	if len(spoofed) == 0 {
-		if m := id.planned.Load(); m != nil && m.plan == p {
-			return m.headers
+		if m := id.planned.Load(); m != nil && m.plan == p && (m.refreshAt.IsZero() || now.Before(m.refreshAt)) {
+			return m.headers, nil
 		}
-		h := p.build(id, nil)
-		id.planned.Store(&plannedHeaders{plan: p, headers: h})
-		return h
 	}
-	return p.build(id, spoofed)
-}
-
-func (p headerPlan) build(id *Identity, spoofed []string) map[string][]string {
-	h := make(map[string][]string, 2+len(spoofed))
+	h := make(map[string][]string, len(p.managed)+len(spoofed))
 	for _, name := range spoofed {
 		h[name] = []string{}
 	}
 	h[p.userID] = []string{id.UserID}
-	if id.rolesHeader != "" {
-		h[p.roles] = []string{id.rolesHeader}
-	} else {
-		h[p.roles] = []string{}
+	h[p.roles] = valueOrClear(id.rolesHeader)
+	for i, e := range p.extras {
+		v := ""
+		if i < len(id.Extra) {
+			v = id.Extra[i]
+		}
+		h[e.header] = valueOrClear(v)
+	}
+	var refreshAt time.Time
+	if p.jwt != nil {
+		tok, exp, err := p.jwt.mint(id, p.extras, now)
+		if err != nil {
+			return nil, err
+		}
+		h[p.jwt.header] = []string{tok}
+		refreshAt = exp.Add(-p.jwt.refreshBefore())
+	}
+	if len(spoofed) == 0 {
+		id.planned.Store(&plannedHeaders{plan: p, headers: h, refreshAt: refreshAt})
+	}
+	return h, nil
+}
+
+// anonymous is the set_headers argument for a request let through without
+// credentials: every managed header, in every spelling, cleared.
+func (p *headerPlan) anonymous(spoofed []string) map[string][]string {
+	h := make(map[string][]string, len(p.managed)+len(spoofed))
+	for _, name := range spoofed {
+		h[name] = []string{}
+	}
+	for _, name := range p.managed {
+		h[name] = []string{}
 	}
 	return h
 }
 
+func valueOrClear(v string) []string {
+	if v == "" {
+		return []string{}
+	}
+	return []string{v}
+}
+
 // plannedHeaders memoizes the set_headers map of an identity for one plan.
 type plannedHeaders struct {
-	plan    headerPlan
-	headers map[string][]string
+	plan      *headerPlan
+	headers   map[string][]string
+	refreshAt time.Time // zero: valid as long as the identity
 }
 
 // headerNameEqual compares header names as nginx's $http_* variables do:

@@ -14,6 +14,7 @@ const (
 	maxUserIDLen = 256
 	maxRoles     = 256
 	maxRoleLen   = 256
+	maxExtraLen  = 1024
 )
 
 // Identity is who the auth service says the caller is. It is immutable once
@@ -25,38 +26,73 @@ type Identity struct {
 	UserID string
 	// Roles are the role names; nil when the user has none.
 	Roles []string
+	// Extra are the values of the configuration's extra_headers fields, in
+	// the order of settings.extras ("" when the answer lacks the field).
+	Extra []string
 	// rolesHeader is Roles comma-joined once, at parse time, not per request.
 	rolesHeader string
+	// groups is Roles as go-pdk's structpb encoding wants a list
+	// ([]any), for kong.ctx.shared.authenticated_groups.
+	groups []any
 	// planned is the last set_headers map built for this identity (see
 	// headerPlan.plan): a memo, safe for concurrent use.
 	planned atomic.Pointer[plannedHeaders]
 }
 
-// verifyAnswer is the body of a 200 from the verify endpoint. Raw messages
-// keep the id's original digits and let us tell a missing field from null.
-type verifyAnswer struct {
-	UserID json.RawMessage `json:"user_id"`
-	Roles  json.RawMessage `json:"roles"`
-}
-
 // parseIdentity validates a 200 answer of the auth service. Every value that
 // will reach an upstream header is checked here: no control characters (no
 // CR/LF header injection), no commas inside a role (it would split into two),
-// bounded sizes.
-func parseIdentity(body []byte) (*Identity, error) {
-	var ans verifyAnswer
-	if err := json.Unmarshal(body, &ans); err != nil {
+// bounded sizes. Raw JSON values keep a numeric id's original digits and
+// tell a missing field from null.
+func parseIdentity(body []byte, extras []extraHeader) (*Identity, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, fmt.Errorf("%w: body is not a JSON object", errInvalidResponse)
 	}
-	userID, err := parseUserID(ans.UserID)
+	userID, err := parseUserID(fields["user_id"])
 	if err != nil {
 		return nil, err
 	}
-	roles, err := parseRoles(ans.Roles)
+	roles, err := parseRoles(fields["roles"])
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{UserID: userID, Roles: roles, rolesHeader: strings.Join(roles, ",")}, nil
+	id := &Identity{UserID: userID, Roles: roles, rolesHeader: strings.Join(roles, ","), groups: make([]any, len(roles))}
+	for i, r := range roles {
+		id.groups[i] = r
+	}
+	if len(extras) > 0 {
+		id.Extra = make([]string, len(extras))
+		for i, e := range extras {
+			if id.Extra[i], err = parseExtra(e.field, fields[e.field]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return id, nil
+}
+
+// parseExtra reads one extra_headers field: a string, an integer or a
+// boolean; missing or null is "" (the header is cleared).
+func parseExtra(field string, raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	var v string
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", nil
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return "", fmt.Errorf("%w: %s is not a valid string", errInvalidResponse, field)
+		}
+	case isJSONInteger(raw), string(raw) == "true", string(raw) == "false":
+		v = string(raw)
+	default:
+		return "", fmt.Errorf("%w: %s must be a string, an integer or a boolean", errInvalidResponse, field)
+	}
+	if v != "" && (len(v) > maxExtraLen || !isHeaderSafe(v)) {
+		return "", fmt.Errorf("%w: %s is too long or has control characters", errInvalidResponse, field)
+	}
+	return v, nil
 }
 
 func parseUserID(raw json.RawMessage) (string, error) {

@@ -18,7 +18,7 @@ func measureCacheMemory(tb testing.TB, rt *runtime, n int) float64 {
 	goruntime.ReadMemStats(&before)
 	start := identities.Len()
 	for i := 0; i < n; i++ {
-		id, err := parseIdentity([]byte(fmt.Sprintf(`{"user_id":"%d","roles":["admin","editor"]}`, 1000000+i)))
+		id, err := parseIdentity([]byte(fmt.Sprintf(`{"user_id":"%d","roles":["admin","editor"]}`, 1000000+i)), nil)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -71,7 +71,7 @@ func TestCoalescing(t *testing.T) {
 					defer wg.Done()
 					<-start
 					set, err := rt.authenticate(context.Background(), authRequest("Bearer cold-"+tc.name))
-					if err != nil || set["X-User-ID"][0] != "Bearer cold-"+tc.name {
+					if err != nil || set.set["X-User-ID"][0] != "Bearer cold-"+tc.name {
 						failed.Add(1)
 					}
 				}()
@@ -118,7 +118,7 @@ func TestOutage(t *testing.T) {
 	passed := 0
 	for i := 0; i < users; i++ {
 		set, err := rt.authenticate(context.Background(), authRequest(fmt.Sprintf("Bearer user-%d", i)))
-		if err == nil && set["X-User-ID"][0] == fmt.Sprintf("Bearer user-%d", i) {
+		if err == nil && set.set["X-User-ID"][0] == fmt.Sprintf("Bearer user-%d", i) {
 			passed++
 		}
 	}

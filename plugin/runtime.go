@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // by every request of that instance concurrently, never mutated.
 type runtime struct {
 	settings
-	headers   headerPlan
+	headers   *headerPlan
 	auth      *authClient
 	breaker   *breaker // nil when disabled
 	namespace []byte
@@ -32,8 +33,8 @@ func (c *Config) compile() (*runtime, error) {
 		}
 		c.rt = &runtime{
 			settings:  s,
-			headers:   headerPlan{userID: s.userIDHeader, roles: s.userRolesHeader},
-			auth:      newAuthClient(s, s.retries),
+			headers:   newHeaderPlan(s),
+			auth:      newAuthClient(s),
 			breaker:   breakerFor(s),
 			namespace: s.cacheNamespace(),
 		}
@@ -41,29 +42,49 @@ func (c *Config) compile() (*runtime, error) {
 	return c.rt, c.err
 }
 
-// authenticate turns the client's request headers into the set_headers
-// argument for the upstream request, or an error that response maps to the
-// client's answer. It is plain Go: no PDK, testable without Kong.
-func (rt *runtime) authenticate(ctx context.Context, headers map[string][]string) (map[string][]string, error) {
+// decision is what access applies: the set_headers argument, and the
+// groups for Kong's ACL plugin (nil: no kong.ctx.shared call).
+type decision struct {
+	set    map[string][]string
+	groups []any
+}
+
+// authenticate turns the client's request headers into the decision for
+// the upstream request, or an error that response maps to the client's
+// answer. It is plain Go: no PDK, testable without Kong.
+func (rt *runtime) authenticate(ctx context.Context, headers map[string][]string) (decision, error) {
 	in, err := rt.headers.inspect(headers)
 	if err != nil {
+		if errors.Is(err, errMissingCredential) && rt.allowAnonymous {
+			outAnonymous.Inc()
+			return decision{set: rt.headers.anonymous(in.spoofed)}, nil
+		}
 		requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
-		return nil, err
+		return decision{}, err
 	}
-	id, err := rt.identify(ctx, in.credential)
+	now := time.Now()
+	id, err := rt.identify(ctx, in.cred, now)
 	if err != nil {
-		return nil, err
+		return decision{}, err
 	}
-	return rt.headers.plan(id, in.spoofed), nil
+	set, err := rt.headers.plan(id, in.spoofed, now)
+	if err != nil {
+		logger.Error("building identity headers", "error", err.Error())
+		return decision{}, fmt.Errorf("%w: %v", errInternal, err)
+	}
+	d := decision{set: set}
+	if rt.aclGroups {
+		d.groups = id.groups
+	}
+	return d, nil
 }
 
 // identify answers, in order: from a fresh cache entry; from a recent
 // rejection; from the auth service (one call for all concurrent misses of a
 // credential); and, when the auth service fails, from a stale cache entry
 // still inside stale_if_error.
-func (rt *runtime) identify(ctx context.Context, credential string) (*Identity, error) {
-	key := cacheKey(rt.namespace, credential)
-	now := time.Now()
+func (rt *runtime) identify(ctx context.Context, cred credential, now time.Time) (*Identity, error) {
+	key := cacheKey(rt.namespace, cred.material())
 
 	var stale *Identity
 	if rt.cacheTTL > 0 {
@@ -88,7 +109,7 @@ func (rt *runtime) identify(ctx context.Context, credential string) (*Identity, 
 		}
 	}
 
-	id, err := rt.fetch(key, credential)
+	id, err := rt.fetch(key, cred)
 	switch {
 	case err == nil:
 		outMiss.Inc()
@@ -116,11 +137,11 @@ var flights singleflight.Group
 // fetch asks the auth service, through the coalescing group and the
 // breaker, and stores the answer. A caller waits for a shared call at most
 // its own timeout.
-func (rt *runtime) fetch(key, credential string) (*Identity, error) {
+func (rt *runtime) fetch(key string, cred credential) (*Identity, error) {
 	if !rt.coalesce {
-		return rt.verifyAndStore(key, credential)
+		return rt.verifyAndStore(key, cred)
 	}
-	ch := flights.DoChan(key, func() (any, error) { return rt.verifyAndStore(key, credential) })
+	ch := flights.DoChan(key, func() (any, error) { return rt.verifyAndStore(key, cred) })
 	timer := time.NewTimer(rt.timeout)
 	defer timer.Stop()
 	select {
@@ -135,14 +156,14 @@ func (rt *runtime) fetch(key, credential string) (*Identity, error) {
 // verifyAndStore makes one verify call and caches its answer: an identity
 // for cache_ttl (kept stale_if_error longer for outages), a 401/403 for
 // negative_ttl.
-func (rt *runtime) verifyAndStore(key, credential string) (*Identity, error) {
+func (rt *runtime) verifyAndStore(key string, cred credential) (*Identity, error) {
 	start := time.Now()
 	var id *Identity
 	var err error
 	if rt.breaker != nil {
-		id, err = rt.breaker.call(func() (*Identity, error) { return rt.auth.verify(context.Background(), credential) })
+		id, err = rt.breaker.call(func() (*Identity, error) { return rt.auth.verify(context.Background(), cred) })
 	} else {
-		id, err = rt.auth.verify(context.Background(), credential)
+		id, err = rt.auth.verify(context.Background(), cred)
 	}
 	observeCall(start, err)
 

@@ -38,7 +38,11 @@ func Schema(name string) map[string]any {
 			{"protocols": attrs{"type": "set", "required": true, "default": httpProtocols,
 				"elements":    attrs{"type": "string", "one_of": httpProtocols},
 				"description": "The HTTP protocols the plugin runs on."}},
-			{"config": attrs{"type": "record", "required": true, "fields": configFields()}},
+			{"config": attrs{"type": "record", "required": true, "fields": configFields(),
+				"entity_checks": []map[string]any{
+					{"mutually_required": []string{"tls_cert_file", "tls_key_file"}},
+					{"mutually_required": []string{"jwt_header", "jwt_key_file"}},
+				}}},
 		},
 	}
 }
@@ -96,6 +100,61 @@ func configFields() []field {
 		{"breaker_cooldown": attrs{
 			"type": "number", "required": true, "default": DefaultBreakerCooldown, "between": []int{1, MaxBreakerCooldown},
 			"description": "Seconds the breaker stays open before one probe request is let through.",
+		}},
+		{"cookie_names": attrs{
+			"type": "array", "required": true, "default": []string{},
+			"elements":    attrs{"type": "string", "match": headerNamePattern},
+			"description": "Session cookies accepted as credentials; only these are forwarded to the auth service.",
+		}},
+		{"extra_headers": attrs{
+			"type": "map", "len_max": maxExtraHeaders,
+			"keys":        attrs{"type": "string", "len_min": 1, "len_max": 64},
+			"values":      attrs{"type": "string", "match": headerNamePattern},
+			"description": "Fields of the auth service's answer copied to upstream headers, e.g. email: X-User-Email.",
+		}},
+		{"acl_groups": attrs{
+			"type": "boolean", "required": true, "default": false,
+			"description": "Hand the user's roles to Kong's ACL plugin as kong.ctx.shared.authenticated_groups.",
+		}},
+		{"allow_anonymous": attrs{
+			"type": "boolean", "required": true, "default": false,
+			"description": "Let requests without credentials through without identity headers.",
+		}},
+		{"tls_verify": attrs{
+			"type": "boolean", "required": true, "default": true,
+			"description": "Verify the auth service's TLS certificate on https.",
+		}},
+		{"tls_ca_file": attrs{
+			"type":        "string",
+			"description": "PEM file of CA certificates trusted for the auth service instead of the system pool.",
+		}},
+		{"tls_cert_file": attrs{
+			"type":        "string",
+			"description": "PEM client certificate for mutual TLS with the auth service.",
+		}},
+		{"tls_key_file": attrs{
+			"type":        "string",
+			"description": "PEM private key of tls_cert_file.",
+		}},
+		{"jwt_header": attrs{
+			"type": "string", "match": headerNamePattern,
+			"description": "Upstream header that carries a signed JWT of the identity. Unset: no token.",
+		}},
+		{"jwt_key_file": attrs{
+			"type":        "string",
+			"description": "PEM private key signing the identity JWT: Ed25519 (EdDSA), P-256 (ES256) or RSA (RS256).",
+		}},
+		{"jwt_ttl": attrs{
+			"type": "number", "required": true, "default": DefaultJWTTTL, "between": []int{MinJWTTTL, MaxJWTTTL},
+			"description": "Lifetime of the identity JWT in seconds.",
+		}},
+		{"jwt_issuer": attrs{
+			"type": "string", "required": true, "default": DefaultJWTIssuer,
+			"description": "The iss claim of the identity JWT.",
+		}},
+		{"jwt_audience": attrs{
+			"type":        "string",
+			"description": "The aud claim of the identity JWT. Unset: no audience.",
 		}},
 	}
 }

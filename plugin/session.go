@@ -1,0 +1,96 @@
+package plugin
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// extraHeader maps one field of the auth service's answer to an upstream header.
+type extraHeader struct {
+	field  string // JSON field of the verify answer, e.g. "email"
+	header string // upstream header, e.g. "X-User-Email"
+}
+
+// maxExtraHeaders bounds extra_headers: each is scanned on every request.
+const maxExtraHeaders = 16
+
+// sessionSettings validates cookie_names and extra_headers into s.
+func (c *Config) sessionSettings(s *settings, problems []string) []string {
+	seen := map[string]bool{}
+	for _, name := range c.CookieNames {
+		switch {
+		case !isToken(name):
+			problems = append(problems, fmt.Sprintf("cookie_names: %q is not a valid cookie name", name))
+		case seen[name]:
+			problems = append(problems, fmt.Sprintf("cookie_names: %q is listed twice", name))
+		default:
+			seen[name] = true
+			s.cookieNames = append(s.cookieNames, name)
+		}
+	}
+
+	if len(c.ExtraHeaders) > maxExtraHeaders {
+		problems = append(problems, fmt.Sprintf("extra_headers: at most %d entries", maxExtraHeaders))
+	}
+	taken := []string{s.userIDHeader, s.userRolesHeader}
+	if c.JWTHeader != "" {
+		taken = append(taken, c.JWTHeader)
+	}
+	for field, header := range c.ExtraHeaders {
+		switch {
+		case field == "" || len(field) > 64:
+			problems = append(problems, "extra_headers: answer field names must be 1 to 64 characters")
+		case !isToken(header):
+			problems = append(problems, fmt.Sprintf("extra_headers: %q is not a valid header name", header))
+		case reservedHeaders[strings.ToLower(header)]:
+			problems = append(problems, fmt.Sprintf("extra_headers: %s is reserved and cannot carry the identity", header))
+		case containsHeader(taken, header):
+			problems = append(problems, fmt.Sprintf("extra_headers: %s is already used by another identity header", header))
+		default:
+			taken = append(taken, header)
+			s.extras = append(s.extras, extraHeader{field: field, header: header})
+		}
+	}
+	sort.Slice(s.extras, func(i, j int) bool { return s.extras[i].field < s.extras[j].field })
+	return problems
+}
+
+func containsHeader(names []string, name string) bool {
+	for _, n := range names {
+		if headerNameEqual(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionCookies returns the Cookie header to forward: only the configured
+// cookies, in the order the client sent them, or "" when none is present.
+// values are the client's Cookie header lines (nginx keeps repeats apart).
+func sessionCookies(names []string, values []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, line := range values {
+		for _, pair := range strings.Split(line, ";") {
+			pair = strings.TrimSpace(pair)
+			eq := strings.IndexByte(pair, '=')
+			if eq <= 0 || pair[eq+1:] == "" {
+				continue
+			}
+			name := pair[:eq]
+			for _, want := range names {
+				if name == want { // cookie names are case-sensitive
+					if b.Len() > 0 {
+						b.WriteString("; ")
+					}
+					b.WriteString(pair)
+					break
+				}
+			}
+		}
+	}
+	return b.String()
+}
