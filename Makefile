@@ -35,5 +35,8 @@ test-examples:
 	cd examples/downstream/fastify && npm ci --no-audit --no-fund --loglevel=error && npm test
 	node --test examples/rails-stub/
 
+bench:
+	$(GO) run ./test/bench -out docs/benchmarks.md
+
 clean:
 	rm -rf $(BIN)

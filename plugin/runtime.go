@@ -157,6 +157,15 @@ func (rt *runtime) fetch(key string, cred credential) (*Identity, error) {
 // for cache_ttl (kept stale_if_error longer for outages), a 401/403 for
 // negative_ttl.
 func (rt *runtime) verifyAndStore(key string, cred credential) (*Identity, error) {
+	// A request that missed the cache just before another one's call stored
+	// its answer would otherwise start a second call: look again first.
+	if rt.cacheTTL > 0 {
+		if v, ok := identities.get(key); ok {
+			if e := v.(*cacheEntry); time.Since(e.fetched) < rt.cacheTTL {
+				return e.id, nil
+			}
+		}
+	}
 	start := time.Now()
 	var id *Identity
 	var err error

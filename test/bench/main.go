@@ -1,0 +1,115 @@
+// Command bench measures what legacy-auth costs Kong and what it saves the
+// Rails monolith, in one run on one machine, and writes docs/benchmarks.md.
+//
+//	go run ./test/bench            (what make bench runs)
+//	go run ./test/bench -quick     (a smoke run: seconds, for CI)
+//
+// Every figure comes from this run: PDK calls are counted by the harness
+// (test/kongsim), the plugin's own cost by go test -bench, end-to-end
+// latency by a Go load generator against the local gateway on 127.0.0.1,
+// with the compared configurations interleaved rep by rep so that machine
+// noise hits them alike. Medians are reported with the spread (min-max).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	quick := flag.Bool("quick", false, "tiny run (CI smoke test): short durations, few reps")
+	out := flag.String("out", "docs/benchmarks.md", "Markdown report to write")
+	duration := flag.Duration("duration", 3*time.Second, "length of one load run")
+	reps := flag.Int("reps", 5, "interleaved repetitions of each load run")
+	conc := flag.Int("c", 32, "concurrent client connections in load runs")
+	flag.Parse()
+	if *quick {
+		*duration, *reps = 300*time.Millisecond, 1
+	}
+
+	root, err := moduleRoot()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.Chdir(root); err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	env, err := newBenchEnv(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer env.close()
+
+	r := &report{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Quick: *quick,
+		Duration: *duration, Reps: *reps, Concurrency: *conc}
+
+	log.Print("1/5 PDK calls per path")
+	if r.PDK, err = env.pdkCalls(ctx); err != nil {
+		log.Fatal(err)
+	}
+	log.Print("2/5 in-process benchmarks (go test -bench)")
+	if r.InProcess, r.BytesPerEntry, err = inProcess(ctx, *quick, filepath.Join(filepath.Dir(*out), rawBenchName)); err != nil {
+		log.Fatal(err)
+	}
+	log.Print("3/5 end to end through the local gateway")
+	if r.E2E, err = env.endToEnd(ctx, *duration, *reps, *conc); err != nil {
+		log.Fatal(err)
+	}
+	log.Print("4/5 offload")
+	users, perUser, offConc := 500, 20, 64
+	if *quick {
+		users, perUser = 50, 5
+	}
+	if r.Offload, err = env.offload(ctx, users, perUser, offConc); err != nil {
+		log.Fatal(err)
+	}
+	log.Print("5/5 memory per identity (from 2/5)")
+
+	md := r.markdown()
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(md)
+	log.Printf("wrote %s", *out)
+}
+
+func moduleRoot() (string, error) {
+	b, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(b))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// machine describes where the figures were taken.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores (GOMAXPROCS %d), %s %s/%s", cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
