@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run test test-examples fmt-check vet bench clean
+.PHONY: all build run test test-examples bench-smoke fmt-check vet bench clean
 
 all: build
 
@@ -26,8 +26,14 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet test-examples
+test: fmt-check vet test-examples bench-smoke
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The benchmark program, run once for a moment so it keeps working; make
+# bench measures for real.
+bench-smoke:
+	$(GO) run ./test/bench -quick -out $$(mktemp -d)/benchmarks.md > /dev/null 2>&1 || \
+	  { echo "bench smoke run failed: go run ./test/bench -quick"; exit 1; }
 
 # The downstream examples that can run here: the Fastify identity plugin and
 # the Rails stand-in, with node's built-in test runner.
