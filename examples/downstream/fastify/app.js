@@ -4,9 +4,17 @@
 
 const Fastify = require('fastify');
 const gatewayIdentity = require('./gateway-identity');
+const gatewayToken = require('./gateway-token');
 const { requireRole } = gatewayIdentity;
 
-function build(opts = {}) {
+/**
+ * @param {object} [opts]  Fastify options
+ * @param {{ identityToken?: object }} [identity]
+ *   identityToken: gateway-token options ({ publicKey, audience, ... }). Set,
+ *   the identity comes from the signed token legacy-auth adds (jwt_header);
+ *   unset, from the plain X-User-ID / X-User-Roles headers.
+ */
+function build(opts = {}, { identityToken } = {}) {
   const app = Fastify(opts);
 
   // Public: Kong's /health route has no legacy-auth, so no identity here.
@@ -14,7 +22,11 @@ function build(opts = {}) {
 
   // Everything registered in this context requires the gateway identity.
   app.register(async (api) => {
-    await api.register(gatewayIdentity);
+    if (identityToken) {
+      await api.register(gatewayToken, identityToken);
+    } else {
+      await api.register(gatewayIdentity);
+    }
 
     api.get('/me', async (request) => ({
       id: request.user.id,

@@ -1,8 +1,30 @@
 'use strict';
 // node server.js  (PORT, default 3000: the port kong/kong.yml points at)
+//
+// Signed identity (opt-in, when legacy-auth has jwt_header / jwt_key_file):
+//   IDENTITY_PUBLIC_KEY_FILE  the gateway's public key, PEM
+//                             (openssl pkey -in identity.pem -pubout)
+//   IDENTITY_PUBLIC_KEY       or the PEM itself
+//   IDENTITY_TOKEN_HEADER     legacy-auth jwt_header (default X-Identity-Token)
+//   IDENTITY_AUDIENCE         legacy-auth jwt_audience, when set there
+//   IDENTITY_ISSUER           legacy-auth jwt_issuer (default kong-legacy-auth)
+const fs = require('node:fs');
 const { build } = require('./app');
 
-const app = build({ logger: true });
+function identityToken(env) {
+  const publicKey = env.IDENTITY_PUBLIC_KEY_FILE
+    ? fs.readFileSync(env.IDENTITY_PUBLIC_KEY_FILE)
+    : env.IDENTITY_PUBLIC_KEY;
+  if (!publicKey) return undefined;
+  return {
+    publicKey,
+    header: env.IDENTITY_TOKEN_HEADER,
+    audience: env.IDENTITY_AUDIENCE,
+    issuer: env.IDENTITY_ISSUER,
+  };
+}
+
+const app = build({ logger: true }, { identityToken: identityToken(process.env) });
 const port = Number(process.env.PORT || 3000);
 
 app.listen({ port, host: '0.0.0.0' }).catch((err) => {

@@ -1,4 +1,8 @@
 //! cargo run  (PORT, default 8000: the port kong/kong.yml points at)
+//!
+//! With `IDENTITY_PUBLIC_KEY_FILE` (or `IDENTITY_PUBLIC_KEY`) set, the
+//! identity comes from the signed token legacy-auth adds (`jwt_header`);
+//! see `identity_token` for the other variables.
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -6,9 +10,16 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(8000);
+    let app = match axum_push_service::TokenVerifier::from_env().map_err(std::io::Error::other)? {
+        Some(verifier) => {
+            println!("identity from the signed token, keys {verifier:?}");
+            axum_push_service::verified_app(verifier)
+        }
+        None => axum_push_service::app(),
+    };
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
     println!("axum-push-service listening on :{port}");
-    axum::serve(listener, axum_push_service::app())
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
 }
