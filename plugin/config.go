@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
 )
 
 // Defaults of the configuration fields. They are declared once here and used
@@ -139,6 +141,28 @@ type Config struct {
 	// JWTAudience is the aud claim. Default: none.
 	JWTAudience string `json:"jwt_audience"`
 
+	// RedisAddrs turns on the shared second-level cache and cluster-wide
+	// revocation: host:port of the Redis server (standalone), of the
+	// sentinels (sentinel) or of seed nodes (cluster). Default: none (off).
+	RedisAddrs []string `json:"redis_addrs"`
+	// RedisMode is standalone, sentinel or cluster. Default: standalone.
+	RedisMode string `json:"redis_mode"`
+	// RedisMasterName is the sentinel master name (sentinel mode).
+	RedisMasterName string `json:"redis_master_name"`
+	// RedisUsername and RedisPassword authenticate to Redis.
+	RedisUsername string `json:"redis_username"`
+	RedisPassword string `json:"redis_password"`
+	// RedisDB is the logical database (0 in cluster mode). Default: 0.
+	RedisDB *int `json:"redis_db"`
+	// RedisTLS connects with TLS. Default: false.
+	RedisTLS *bool `json:"redis_tls"`
+	// RedisPrefix starts every key and the revocation channel.
+	// Default: legacy-auth:.
+	RedisPrefix string `json:"redis_prefix"`
+	// RedisTimeout bounds each Redis step, in milliseconds (1..1000): Redis
+	// trouble never holds a request longer. Default: 50.
+	RedisTimeout *float64 `json:"redis_timeout"`
+
 	// decodeProblems are the fields whose JSON value had the wrong type.
 	// UnmarshalJSON records them instead of failing, so that the instance
 	// still starts and answers 500 with a log line naming the field, rather
@@ -184,6 +208,15 @@ func (c *Config) configFields() map[string]any {
 		"jwt_ttl":           &c.JWTTTL,
 		"jwt_issuer":        &c.JWTIssuer,
 		"jwt_audience":      &c.JWTAudience,
+		"redis_addrs":       &c.RedisAddrs,
+		"redis_mode":        &c.RedisMode,
+		"redis_master_name": &c.RedisMasterName,
+		"redis_username":    &c.RedisUsername,
+		"redis_password":    &c.RedisPassword,
+		"redis_db":          &c.RedisDB,
+		"redis_tls":         &c.RedisTLS,
+		"redis_prefix":      &c.RedisPrefix,
+		"redis_timeout":     &c.RedisTimeout,
 	}
 }
 
@@ -254,6 +287,7 @@ type settings struct {
 	allowAnonymous bool
 	tls            tlsSettings
 	jwt            *jwtSigner // nil when off
+	shared         *sharedcache.Cache // nil when off
 }
 
 // errInvalidConfig wraps every configuration problem.
@@ -349,6 +383,7 @@ func (c *Config) settings() (settings, error) {
 	problems = c.sessionSettings(&s, problems)
 	problems = c.tlsSettings(&s, problems)
 	problems = c.jwtSettings(&s, problems)
+	problems = c.sharedSettings(&s, problems)
 
 	if len(problems) > 0 {
 		return settings{}, fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))

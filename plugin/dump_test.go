@@ -58,7 +58,13 @@ func TestSchemaDefaultsMatchCode(t *testing.T) {
 		"breaker_threshold": s.breakerThreshold, "breaker_cooldown": int(s.breakerCooldown.Seconds()),
 		"acl_groups": s.aclGroups, "allow_anonymous": s.allowAnonymous, "tls_verify": s.tls.verify,
 		"jwt_ttl": DefaultJWTTTL, "jwt_issuer": DefaultJWTIssuer,
+		"redis_mode": "standalone", "redis_db": 0, "redis_tls": false, "redis_prefix": DefaultRedisPrefix,
+		"redis_timeout": DefaultRedisTimeoutMs,
 	}
+	if d, ok := from["redis_addrs"].([]string); !ok || len(d) != 0 {
+		t.Errorf("redis_addrs: schema default %v, want an empty list (off)", from["redis_addrs"])
+	}
+	delete(from, "redis_addrs")
 	// cookie_names defaults to an empty list, which the code reads as none.
 	if d, ok := from["cookie_names"].([]string); !ok || len(d) != 0 || len(s.cookieNames) != 0 {
 		t.Errorf("cookie_names: schema default %v, code %v", from["cookie_names"], s.cookieNames)

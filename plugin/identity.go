@@ -57,19 +57,29 @@ func parseIdentity(body []byte, extras []extraHeader) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := &Identity{UserID: userID, Roles: roles, rolesHeader: strings.Join(roles, ","), groups: make([]any, len(roles))}
-	for i, r := range roles {
-		id.groups[i] = r
-	}
+	var extra []string
 	if len(extras) > 0 {
-		id.Extra = make([]string, len(extras))
+		extra = make([]string, len(extras))
 		for i, e := range extras {
-			if id.Extra[i], err = parseExtra(e.field, fields[e.field]); err != nil {
+			if extra[i], err = parseExtra(e.field, fields[e.field]); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return id, nil
+	return newIdentity(userID, roles, extra), nil
+}
+
+// newIdentity builds an Identity from validated values, with the forms the
+// hot path needs computed once.
+func newIdentity(userID string, roles, extra []string) *Identity {
+	if len(roles) == 0 {
+		roles = nil
+	}
+	id := &Identity{UserID: userID, Roles: roles, Extra: extra, rolesHeader: strings.Join(roles, ","), groups: make([]any, len(roles))}
+	for i, r := range roles {
+		id.groups[i] = r
+	}
+	return id
 }
 
 // parseExtra reads one extra_headers field: a string, an integer or a

@@ -31,6 +31,7 @@ func (c *Config) compile() (*runtime, error) {
 			logger.Error("plugin instance has an invalid configuration; its requests are answered 500", "error", err.Error())
 			return
 		}
+		namespaces.Store(string(s.cacheNamespace()), struct{}{})
 		c.rt = &runtime{
 			settings:  s,
 			headers:   newHeaderPlan(s),
@@ -110,6 +111,7 @@ func (rt *runtime) identify(ctx context.Context, cred credential, now time.Time)
 	}
 
 	id, err := rt.fetch(key, cred)
+	var sharedStale *staleError
 	switch {
 	case err == nil:
 		outMiss.Inc()
@@ -117,6 +119,9 @@ func (rt *runtime) identify(ctx context.Context, cred credential, now time.Time)
 	case stale != nil && serveStale(err):
 		outStale.Inc()
 		return stale, nil
+	case errors.As(err, &sharedStale):
+		outStale.Inc()
+		return sharedStale.id, nil
 	}
 	requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
 	return nil, err
@@ -166,6 +171,21 @@ func (rt *runtime) verifyAndStore(key string, cred credential) (*Identity, error
 			}
 		}
 	}
+	// Then the shared cache, when configured: another node may know it.
+	var sharedStale *Identity
+	if rt.cacheTTL > 0 {
+		if e, ok := rt.sharedLookup(key); ok {
+			age := time.Since(e.fetched)
+			if age < rt.cacheTTL {
+				identities.add(key, e, rt.cacheTTL+rt.staleIfError-age, rt.cacheMaxEntries)
+				outShared.Inc()
+				return e.id, nil
+			}
+			if age < rt.cacheTTL+rt.staleIfError {
+				sharedStale = e.id
+			}
+		}
+	}
 	start := time.Now()
 	var id *Identity
 	var err error
@@ -179,12 +199,15 @@ func (rt *runtime) verifyAndStore(key string, cred credential) (*Identity, error
 	var rejected *rejectedError
 	switch {
 	case err == nil:
-		if rt.cacheTTL > 0 {
-			identities.add(key, &cacheEntry{id: id, fetched: time.Now()}, rt.cacheTTL+rt.staleIfError, rt.cacheMaxEntries)
+		if rt.cacheTTL > 0 && !revokedSince(key, id.UserID, start) {
+			e := &cacheEntry{id: id, fetched: time.Now()}
+			identities.add(key, e, rt.cacheTTL+rt.staleIfError, rt.cacheMaxEntries)
+			rt.sharedStore(key, e)
 		}
 	case errors.As(err, &rejected):
 		// A rejected credential must not be served stale later.
 		identities.c.Delete(key)
+		rt.sharedForget(key)
 		if rt.negativeTTL > 0 {
 			rejections.add(key, &rejection{status: rejected.status, fetched: time.Now()}, rt.negativeTTL, rt.cacheMaxEntries)
 		}
@@ -193,9 +216,23 @@ func (rt *runtime) verifyAndStore(key string, cred credential) (*Identity, error
 		if !errors.As(err, &open) { // an open breaker logs its state changes instead
 			rt.logFailure(err)
 		}
+		if sharedStale != nil && serveStale(err) {
+			// A restarted node still has the fleet's stale identity.
+			return nil, &staleError{cause: err, id: sharedStale}
+		}
 	}
 	return id, err
 }
+
+// staleError carries a stale identity from the shared cache out of a failed
+// refresh; identify serves it like an in-process stale entry.
+type staleError struct {
+	cause error
+	id    *Identity
+}
+
+func (e *staleError) Error() string { return e.cause.Error() }
+func (e *staleError) Unwrap() error { return e.cause }
 
 // logFailure writes one line per failed verify call: the auth service's
 // fault, with its cause, never the credential.

@@ -156,5 +156,42 @@ func configFields() []field {
 			"type":        "string",
 			"description": "The aud claim of the identity JWT. Unset: no audience.",
 		}},
+		{"redis_addrs": attrs{
+			"type": "array", "required": true, "default": []string{},
+			"elements":    attrs{"type": "string", "match": `^[^%s/]+:%d+$`},
+			"description": "host:port of Redis (standalone), its sentinels or cluster seed nodes. Empty: no shared cache.",
+		}},
+		{"redis_mode": attrs{
+			"type": "string", "required": true, "default": "standalone", "one_of": []string{"standalone", "sentinel", "cluster"},
+			"description": "How redis_addrs are used: one server, sentinels, or cluster seed nodes.",
+		}},
+		{"redis_master_name": attrs{
+			"type":        "string",
+			"description": "Sentinel master name (redis_mode sentinel).",
+		}},
+		{"redis_username": attrs{
+			"type": "string", "referenceable": true,
+			"description": "Redis ACL user name.",
+		}},
+		{"redis_password": attrs{
+			"type": "string", "referenceable": true, "encrypted": true,
+			"description": "Redis password (a Kong vault reference is recommended).",
+		}},
+		{"redis_db": attrs{
+			"type": "integer", "required": true, "default": 0, "between": []int{0, 1023},
+			"description": "Redis logical database (0 in cluster mode).",
+		}},
+		{"redis_tls": attrs{
+			"type": "boolean", "required": true, "default": false,
+			"description": "Connect to Redis with TLS.",
+		}},
+		{"redis_prefix": attrs{
+			"type": "string", "required": true, "default": DefaultRedisPrefix, "match": `^[^%s]+$`,
+			"description": "Prefix of every Redis key and of the revocation channel.",
+		}},
+		{"redis_timeout": attrs{
+			"type": "number", "required": true, "default": DefaultRedisTimeoutMs, "between": []int{1, MaxRedisTimeoutMs},
+			"description": "Milliseconds allowed to each Redis step; past it the plugin goes straight to the auth service.",
+		}},
 	}
 }

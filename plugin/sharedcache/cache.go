@@ -19,8 +19,11 @@ import (
 // the same fetch time. Fetched survives a round trip to the millisecond; nil
 // and empty Roles are the same.
 type Entry struct {
-	UserID  string
-	Roles   []string
+	UserID string
+	Roles  []string
+	// Extra are the values of the plugin's extra_headers fields, in its
+	// order; the cache key's namespace already names which fields they are.
+	Extra   []string
 	Fetched time.Time
 }
 
@@ -28,6 +31,7 @@ type Entry struct {
 type wireEntry struct {
 	U string   `json:"u"`
 	R []string `json:"r,omitempty"`
+	X []string `json:"x,omitempty"`
 	F int64    `json:"f"`
 }
 
@@ -165,6 +169,7 @@ func decodeEntry(b []byte) (Entry, error) {
 	var w struct {
 		U string   `json:"u"`
 		R []string `json:"r"`
+		X []string `json:"x"`
 		F *int64   `json:"f"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
@@ -173,7 +178,7 @@ func decodeEntry(b []byte) (Entry, error) {
 	if w.U == "" || w.F == nil {
 		return Entry{}, errors.New("missing user id or fetch time")
 	}
-	return Entry{UserID: w.U, Roles: w.R, Fetched: time.UnixMilli(*w.F)}, nil
+	return Entry{UserID: w.U, Roles: w.R, Extra: w.X, Fetched: time.UnixMilli(*w.F)}, nil
 }
 
 // Set stores e under key for ttl and adds key to the index of e.UserID
@@ -189,7 +194,7 @@ func (c *Cache) Set(ctx context.Context, key string, e Entry, ttl time.Duration)
 	case ttl < time.Millisecond:
 		return fmt.Errorf("redis set: ttl %s is below 1ms", ttl)
 	}
-	val, err := json.Marshal(wireEntry{U: e.UserID, R: e.Roles, F: e.Fetched.UnixMilli()})
+	val, err := json.Marshal(wireEntry{U: e.UserID, R: e.Roles, X: e.Extra, F: e.Fetched.UnixMilli()})
 	if err != nil {
 		return fmt.Errorf("redis set: encode: %w", err)
 	}

@@ -22,7 +22,7 @@
 //	P + "revoke"            pub/sub channel of revocations (below)
 //
 // hex is lower-case hexadecimal. An Entry is stored as compact JSON with
-// one-letter names: "u" user id, "r" roles (omitted when empty), "f" the
+// one-letter names: "u" user id, "r" roles (omitted when empty), "x" the values of the plugin's extra_headers fields (omitted when none), "f" the
 // fetch time in Unix milliseconds:
 //
 //	{"u":"42","r":["admin","staff"],"f":1767225600123}
