@@ -286,7 +286,7 @@ type settings struct {
 	aclGroups      bool
 	allowAnonymous bool
 	tls            tlsSettings
-	jwt            *jwtSigner // nil when off
+	jwt            *jwtSigner         // nil when off
 	shared         *sharedcache.Cache // nil when off
 }
 
