@@ -50,44 +50,57 @@ var (
 // Kong only sets a JSON content type itself when the body is a Lua table.
 var exitHeaders = map[string][]string{"Content-Type": {"application/json; charset=utf-8"}}
 
-// response maps an access failure to the status, body and headers the
-// client gets. It is the only place where statuses are chosen.
+// failure is how one access failure is answered and counted.
+type failure struct {
+	status  int
+	body    []byte
+	outcome string // label of legacy_auth_requests_total
+}
+
+// classify maps an access failure to its answer and metric outcome. It is
+// the only place where statuses are chosen.
+func classify(err error) failure {
+	var open *openError
+	var rejected *rejectedError
+	var bad *badStatusError
+	switch {
+	case errors.As(err, &open):
+		return failure{http.StatusServiceUnavailable, bodyUnavailable, "error_breaker_open"}
+	case errors.Is(err, errMissingCredential):
+		return failure{http.StatusUnauthorized, bodyMissing, "missing_credential"}
+	case errors.Is(err, errCredentialTooLarge):
+		return failure{http.StatusUnauthorized, bodyTooLarge, "bad_request"}
+	case errors.Is(err, errMultipleCredentials):
+		return failure{http.StatusBadRequest, bodyMultiple, "bad_request"}
+	case errors.Is(err, errTooManyHeaders):
+		return failure{http.StatusRequestHeaderFieldsTooLarge, bodyTooMany, "bad_request"}
+	case errors.As(err, &rejected):
+		return failure{rejected.status, bodyInvalidCreds, "rejected"}
+	case errors.As(err, &bad):
+		return failure{http.StatusBadGateway, bodyBadResponse, "error_bad_status"}
+	case errors.Is(err, errInvalidResponse):
+		return failure{http.StatusInternalServerError, bodyInvalidAnswer, "error_invalid_response"}
+	case errors.Is(err, errUnavailable):
+		return failure{http.StatusServiceUnavailable, bodyUnavailable, "error_unavailable"}
+	case errors.Is(err, errInvalidConfig):
+		return failure{http.StatusInternalServerError, bodyInternal, "error_config"}
+	default:
+		return failure{http.StatusInternalServerError, bodyInternal, "error_internal"}
+	}
+}
+
+// response is the status, body and headers the client gets for err.
 func response(err error) (int, []byte, map[string][]string) {
+	f := classify(err)
 	var open *openError
 	if errors.As(err, &open) {
 		// Retry-After tells well-behaved clients when the breaker lets a
 		// probe through again.
 		secs := int(open.retryAfter.Round(time.Second) / time.Second)
-		return http.StatusServiceUnavailable, bodyUnavailable, map[string][]string{
+		return f.status, f.body, map[string][]string{
 			"Content-Type": exitHeaders["Content-Type"],
 			"Retry-After":  {strconv.Itoa(secs)},
 		}
 	}
-	status, body := statusOf(err)
-	return status, body, exitHeaders
-}
-
-func statusOf(err error) (int, []byte) {
-	var rejected *rejectedError
-	var bad *badStatusError
-	switch {
-	case errors.Is(err, errMissingCredential):
-		return http.StatusUnauthorized, bodyMissing
-	case errors.Is(err, errCredentialTooLarge):
-		return http.StatusUnauthorized, bodyTooLarge
-	case errors.Is(err, errMultipleCredentials):
-		return http.StatusBadRequest, bodyMultiple
-	case errors.Is(err, errTooManyHeaders):
-		return http.StatusRequestHeaderFieldsTooLarge, bodyTooMany
-	case errors.As(err, &rejected):
-		return rejected.status, bodyInvalidCreds
-	case errors.As(err, &bad):
-		return http.StatusBadGateway, bodyBadResponse
-	case errors.Is(err, errInvalidResponse):
-		return http.StatusInternalServerError, bodyInvalidAnswer
-	case errors.Is(err, errUnavailable):
-		return http.StatusServiceUnavailable, bodyUnavailable
-	default:
-		return http.StatusInternalServerError, bodyInternal
-	}
+	return f.status, f.body, exitHeaders
 }

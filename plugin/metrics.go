@@ -69,31 +69,7 @@ var (
 )
 
 // outcomeOf names the outcome label of a failed request.
-func outcomeOf(err error) string {
-	var open *openError
-	var rejected *rejectedError
-	var bad *badStatusError
-	switch {
-	case errors.As(err, &open):
-		return "error_breaker_open"
-	case errors.Is(err, errMissingCredential):
-		return "missing_credential"
-	case errors.Is(err, errMultipleCredentials), errors.Is(err, errCredentialTooLarge), errors.Is(err, errTooManyHeaders):
-		return "bad_request"
-	case errors.As(err, &rejected):
-		return "rejected"
-	case errors.As(err, &bad):
-		return "error_bad_status"
-	case errors.Is(err, errUnavailable):
-		return "error_unavailable"
-	case errors.Is(err, errInvalidResponse):
-		return "error_invalid_response"
-	case errors.Is(err, errInvalidConfig):
-		return "error_config"
-	default:
-		return "error_internal"
-	}
-}
+func outcomeOf(err error) string { return classify(err).outcome }
 
 func observeCall(start time.Time, err error) {
 	d := time.Since(start).Seconds()
