@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"crypto/sha256"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,11 @@ func cacheKey(namespace []byte, credential string) string {
 
 // boundedCache is a go-cache with an upper bound on its item count.
 type boundedCache struct {
-	c         *gocache.Cache
+	c *gocache.Cache
+	// mu makes the count check and the insert one step, so concurrent
+	// misses cannot overshoot the bound. Only writes (cache misses) take it;
+	// reads go straight to go-cache.
+	mu        sync.Mutex
 	lastSweep atomic.Int64 // unix nanoseconds of the last full expiry sweep
 }
 
@@ -74,13 +79,17 @@ func newBoundedCache() *boundedCache {
 // flood of new keys costs one sweep a second, not one per key.
 const sweepEvery = time.Second
 
-// add stores v under key for ttl unless the cache holds max items and key is
-// not one of them; it reports whether v was stored. Refusing is the safe
-// overflow policy here: the answer is still served, only not remembered.
+// add stores v under key for ttl, keeping at most max items: when the
+// cache is full it first sweeps expired items and, if still full, evicts
+// a tenth of the items at random (at most once per sweepEvery); it
+// reports whether v was stored. Between evictions a full cache refuses new
+// keys: the answer is still served, only not remembered.
 func (b *boundedCache) add(key string, v any, ttl time.Duration, max int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.c.ItemCount() >= max {
 		if _, exists := b.c.Get(key); !exists {
-			b.sweep()
+			b.makeRoom(max)
 			if b.c.ItemCount() >= max {
 				return false
 			}
@@ -90,13 +99,27 @@ func (b *boundedCache) add(key string, v any, ttl time.Duration, max int) bool {
 	return true
 }
 
-func (b *boundedCache) sweep() {
+// makeRoom is the throttled O(n) part of add.
+func (b *boundedCache) makeRoom(max int) {
 	now := time.Now().UnixNano()
-	last := b.lastSweep.Load()
-	if now-last < int64(sweepEvery) || !b.lastSweep.CompareAndSwap(last, now) {
+	if now-b.lastSweep.Load() < int64(sweepEvery) {
 		return
 	}
+	b.lastSweep.Store(now)
 	b.c.DeleteExpired()
+	if n := b.c.ItemCount(); n >= max {
+		// Go's map iteration order is random: this drops a random tenth,
+		// so a cache sized below the active users still keeps most of them.
+		drop := n/10 + 1
+		for k := range b.c.Items() {
+			if drop == 0 {
+				break
+			}
+			b.c.Delete(k)
+			drop--
+		}
+		evictionsTotal.Add(float64(n/10 + 1))
+	}
 }
 
 func (b *boundedCache) get(key string) (any, bool) { return b.c.Get(key) }

@@ -32,6 +32,11 @@ var (
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"result"})
 
+	evictionsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "legacy_auth_cache_evictions_total",
+		Help: "Entries evicted because a cache reached cache_max_entries.",
+	})
+
 	breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "legacy_auth_breaker_state",
 		Help: "Circuit breaker state per auth service: 0 closed, 1 half-open, 2 open.",
@@ -39,7 +44,7 @@ var (
 )
 
 func init() {
-	registry.MustRegister(requestsTotal, authCallSeconds, breakerState,
+	registry.MustRegister(requestsTotal, authCallSeconds, breakerState, evictionsTotal,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "legacy_auth_cache_entries",
 			Help: "Identities held in the process-wide cache (expired ones not yet swept included).",

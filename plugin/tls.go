@@ -64,8 +64,8 @@ func (c *Config) tlsSettings(s *settings, problems []string) []string {
 			cfg.Certificates = []tls.Certificate{pair}
 		}
 	}
-	if !t.verify {
-		logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", c.AuthURL)
+	if !t.verify && s.authURL != nil {
+		logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", s.authURL.Redacted())
 	}
 	t.config = cfg
 	s.tls = t
