@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +38,9 @@ type benchEnv struct {
 	gw       *gateway.Gateway
 	gwURL    string
 	closers  []func()
+
+	mu        sync.Mutex
+	processed map[string]map[string]any // plugin id → config as Kong stores it
 }
 
 func newBenchEnv(ctx context.Context) (*benchEnv, error) {
@@ -43,7 +48,7 @@ func newBenchEnv(ctx context.Context) (*benchEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &benchEnv{dir: dir, bin: filepath.Join(dir, "legacy-auth"), rails: &railsStub{}}
+	e := &benchEnv{dir: dir, bin: filepath.Join(dir, "legacy-auth"), rails: &railsStub{}, processed: map[string]map[string]any{}}
 	for _, sub := range []string{"k1", "k2"} { // Kong prefixes: Kong creates its own
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
@@ -124,7 +129,7 @@ services:
         paths: [/nocache]
         plugins:
           - name: legacy-auth
-            config: {auth_url: "%[1]s/verify/nocache", cache_ttl: 0}
+            config: {auth_url: "%[1]s/verify/nocache", cache_ttl: 0, coalesce: false}
       - name: plain
         paths: [/plain]
 `, rails, upstream)
@@ -150,11 +155,19 @@ func (e *benchEnv) close() {
 
 // access runs one access event through the harness with a config processed
 // the way Kong's Admin API would.
+// Configs are processed once per plugin id, as Kong does when it loads them.
 func (e *benchEnv) access(ctx context.Context, pluginID string, conf map[string]any, auth string) (*kongsim.Result, error) {
-	processed, err := kongsim.ProcessConfig(e.schema, conf)
-	if err != nil {
-		return nil, err
+	e.mu.Lock()
+	processed, ok := e.processed[pluginID]
+	if !ok {
+		var err error
+		if processed, err = kongsim.ProcessConfig(e.schema, conf); err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+		e.processed[pluginID] = processed
 	}
+	e.mu.Unlock()
 	req := &kongsim.Request{Method: "GET", Path: "/orders", Headers: []kongsim.Header{
 		{Name: "Host", Value: "api.example.com"}, {Name: "User-Agent", Value: "bench"}, {Name: "Accept", Value: "*/*"},
 	}}
@@ -165,13 +178,23 @@ func (e *benchEnv) access(ctx context.Context, pluginID string, conf map[string]
 }
 
 // railsStub answers "Bearer user-N" with an identity and anything else
-// with 401, after railsLatency, counting calls per path.
+// with 401, after railsLatency, counting calls in total and per path (each
+// experiment uses its own auth_url path, so requests still finishing from
+// an earlier experiment never count against a later one).
 type railsStub struct {
-	calls atomic.Int64
+	calls  atomic.Int64
+	byPath sync.Map // path → *atomic.Int64
+}
+
+func (s *railsStub) pathCalls(path string) int64 {
+	v, _ := s.byPath.LoadOrStore(path, new(atomic.Int64))
+	return v.(*atomic.Int64).Load()
 }
 
 func (s *railsStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.Add(1)
+	v, _ := s.byPath.LoadOrStore(r.URL.Path, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
 	time.Sleep(railsLatency)
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer user-")
 	if !ok {
@@ -217,4 +240,28 @@ func (e *benchEnv) pdkCalls(ctx context.Context) ([]pdkRow, error) {
 type pdkRow struct {
 	Path  string
 	Calls []string
+}
+
+// eventLatency times n serial access events (cache hits) through the
+// harness: one request's whole trip over the plugin socket, two PDK round
+// trips included, with nothing else competing.
+func (e *benchEnv) eventLatency(ctx context.Context, n int) (p50, p99 time.Duration, err error) {
+	conf := map[string]any{"auth_url": e.railsURL + "/verify/latency"}
+	if _, err := e.access(ctx, "latency", conf, "Bearer user-lat"); err != nil {
+		return 0, 0, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		res, err := e.access(ctx, "latency", conf, "Bearer user-lat")
+		if err != nil {
+			return 0, 0, err
+		}
+		if res.Exit != nil {
+			return 0, 0, fmt.Errorf("latency run: answered %d", res.Exit.Status)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	return lat[n/2], lat[n*99/100], nil
 }

@@ -113,12 +113,13 @@ func (e *benchEnv) endToEnd(ctx context.Context, d time.Duration, reps, conc int
 	for rep := 0; rep < reps; rep++ {
 		for k := range scenarios {
 			i := (k + rep) % len(scenarios) // rotate the order: no scenario always runs first
-			before := e.rails.calls.Load()
+			railsPath := "/verify" + scenarios[i].Path // the deck names each route's auth_url after it
+			before := e.rails.pathCalls(railsPath)
 			r, err := load(ctx, e.gwURL+scenarios[i].Path, d, conc, users)
 			if err != nil {
 				return nil, err
 			}
-			railsCalls[i] += e.rails.calls.Load() - before
+			railsCalls[i] += e.rails.pathCalls(railsPath) - before
 			served[i] += int64(r.RPS * d.Seconds())
 			runs[i] = append(runs[i], r)
 		}
@@ -179,7 +180,8 @@ func (e *benchEnv) offload(ctx context.Context, users, perUser, conc int) ([]off
 	}
 	var rows []offloadRow
 	for n, c := range configs {
-		c.conf["auth_url"] = fmt.Sprintf("%s/verify/offload-%d", e.railsURL, n)
+		path := fmt.Sprintf("/verify/offload-%d", n)
+		c.conf["auth_url"] = e.railsURL + path
 		jobs := make(chan string, users*perUser)
 		for u := 0; u < users; u++ {
 			for r := 0; r < perUser; r++ {
@@ -187,7 +189,6 @@ func (e *benchEnv) offload(ctx context.Context, users, perUser, conc int) ([]off
 			}
 		}
 		close(jobs)
-		before := e.rails.calls.Load()
 		var failed, done atomic.Int64
 		var wg sync.WaitGroup
 		for w := 0; w < conc; w++ {
@@ -204,7 +205,7 @@ func (e *benchEnv) offload(ctx context.Context, users, perUser, conc int) ([]off
 			}()
 		}
 		wg.Wait()
-		rows = append(rows, offloadRow{Name: c.name, Requests: done.Load(), RailsCalls: e.rails.calls.Load() - before, Failed: failed.Load()})
+		rows = append(rows, offloadRow{Name: c.name, Requests: done.Load(), RailsCalls: e.rails.pathCalls(path), Failed: failed.Load()})
 	}
 	return rows, nil
 }

@@ -58,6 +58,14 @@ func main() {
 	if r.PDK, err = env.pdkCalls(ctx); err != nil {
 		log.Fatal(err)
 	}
+	events := 5000
+	if *quick {
+		events = 200
+	}
+	if r.EventP50, r.EventP99, err = env.eventLatency(ctx, events); err != nil {
+		log.Fatal(err)
+	}
+	r.Events = events
 	log.Print("2/5 in-process benchmarks (go test -bench)")
 	if r.InProcess, r.BytesPerEntry, err = inProcess(ctx, *quick, filepath.Join(filepath.Dir(*out), rawBenchName)); err != nil {
 		log.Fatal(err)
@@ -71,6 +79,7 @@ func main() {
 	if *quick {
 		users, perUser = 50, 5
 	}
+	r.OffloadUsers = users
 	if r.Offload, err = env.offload(ctx, users, perUser, offConc); err != nil {
 		log.Fatal(err)
 	}

@@ -18,6 +18,10 @@ type report struct {
 	BytesPerEntry float64
 	E2E           []e2eRow
 	Offload       []offloadRow
+	Events        int
+	OffloadUsers  int
+	EventP50      time.Duration
+	EventP99      time.Duration
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -43,6 +47,9 @@ func (r *report) markdown() string {
 		w("| %s | %d | %s |\n", p.Path, len(p.Calls), strings.Join(p.Calls, ", "))
 	}
 
+	w("\nOne access event on a cache hit, timed through the harness (%d serial events: the plugin process, both round trips over the unix socket, the harness's PDK work): p50 **%.0f µs**, p99 %.0f µs.\n",
+		r.Events, float64(r.EventP50)/float64(time.Microsecond), float64(r.EventP99)/float64(time.Microsecond))
+
 	w("\n## 2. The plugin's own work per request (in process)\n\n")
 	w("`go test ./plugin -bench BenchmarkAccess -benchmem`: the plugin's Go code from the request headers to the set_headers map, without the PDK round trips. Raw output for benchstat: `docs/%s`.\n\n", rawBenchName)
 	w("| benchmark | ns/op (median) | spread | B/op | allocs/op | runs |\n|---|---:|---:|---:|---:|---:|\n")
@@ -52,7 +59,7 @@ func (r *report) markdown() string {
 	w("\nAccessMiss and AccessRejected include a real HTTP call to a local auth service (no artificial latency); AccessCacheHit is the hot path.\n")
 
 	w("\n## 3. End to end through the local gateway\n\n")
-	w("HTTP through the local gateway (`cmd/legacy-gateway`: Go reverse proxy + the harness speaking Kong's protocol to the real plugin process) to one upstream, %d users' tokens. Ratios are against the same gateway route without the plugin, from the same interleaved runs. The gateway is not Kong: its proxying is slower than nginx's, so the absolute figures are the harness's; the ratios bound what the plugin adds.\n\n", 100)
+	w("HTTP through the local gateway (`cmd/legacy-gateway`: Go reverse proxy + the harness speaking Kong's protocol to the real plugin process) to one upstream, %d users' tokens. Ratios are against the same gateway route without the plugin, from the same interleaved runs. The gateway is not Kong: its proxy and, above all, the harness's emulation of Kong's Lua side (protobuf decoding, header tables, a connection pool, all in Go on the same 2 cores as the load generator and the plugin) are far heavier than nginx and LuaJIT, so these ratios are an upper bound of what the plugin adds, not a prediction for Kong. Compare the routes with each other: the cost of authenticating at all, and what the cache saves over asking Rails each time.\n\n", 100)
 	w("| route | req/s (median) | req/s spread | p50 | p50 spread | p99 | p99 spread | errors | vs no plugin: req/s, p50, p99 | Rails calls per request |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, e := range r.E2E {
 		w("| %s | %.0f | %.0f–%.0f | %s | %s–%s | %s | %s–%s | %d | %.2f×, %.2f×, %.2f× | %.3f |\n",
@@ -62,7 +69,7 @@ func (r *report) markdown() string {
 
 	w("\n## 4. Offload: what reaches Rails\n\n")
 	if len(r.Offload) > 0 {
-		w("%d requests per configuration: every user's requests arrive as a burst (a page load), 64 at a time, through the harness.\n\n", r.Offload[0].Requests)
+		w("%d requests per configuration (%d users × %d requests): every user's requests arrive as a burst (a page load), 64 at a time, through the harness.\n\n", r.Offload[0].Requests, r.OffloadUsers, r.Offload[0].Requests/int64(r.OffloadUsers))
 	}
 	w("| configuration | requests served | calls to Rails | Rails calls per request | failed |\n|---|---:|---:|---:|---:|\n")
 	for _, o := range r.Offload {
