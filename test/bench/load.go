@@ -112,7 +112,7 @@ func (e *benchEnv) endToEnd(ctx context.Context, d time.Duration, reps, conc int
 	served := make([]int64, len(scenarios))
 	for rep := 0; rep < reps; rep++ {
 		for k := range scenarios {
-			i := (k + rep) % len(scenarios) // rotate the order: no scenario always runs first
+			i := (k + rep) % len(scenarios)            // rotate the order: no scenario always runs first
 			railsPath := "/verify" + scenarios[i].Path // the deck names each route's auth_url after it
 			before := e.rails.pathCalls(railsPath)
 			r, err := load(ctx, e.gwURL+scenarios[i].Path, d, conc, users)
