@@ -271,11 +271,11 @@ func TestCache(t *testing.T) {
 func TestCacheExpires(t *testing.T) {
 	t.Parallel()
 	svc := newAuthService(t, map[string]answer{"Bearer dave": {status: 200, body: `{"user_id":"d"}`}})
-	cfg := &Config{AuthURL: svc.URL, CacheTTL: ptr(0.2)}
+	cfg := &Config{AuthURL: svc.URL, CacheTTL: ptr(1.0)}
 	h := http.Header{"Authorization": {"Bearer dave"}}
 	run(t, cfg, h)
 	run(t, cfg, h)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	run(t, cfg, h)
 	if n := svc.calls.Load(); n != 2 {
 		t.Fatalf("auth calls = %d, want 2 (one before, one after expiry)", n)

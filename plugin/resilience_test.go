@@ -222,7 +222,7 @@ func TestRetries(t *testing.T) {
 func TestNegativeCache(t *testing.T) {
 	t.Parallel()
 	srv, calls := flakyService(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(403) })
-	rt := mustCompile(t, &Config{AuthURL: srv.URL, NegativeTTL: ptr(0.2)})
+	rt := mustCompile(t, &Config{AuthURL: srv.URL, NegativeTTL: ptr(1.0)})
 	for i := 0; i < 5; i++ {
 		_, err := rt.authenticate(context.Background(), authRequest("Bearer banned"))
 		if status, _, _ := response(err); status != 403 {
@@ -232,7 +232,7 @@ func TestNegativeCache(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Errorf("%d auth calls for 5 requests with a cached rejection, want 1", calls.Load())
 	}
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	rt.authenticate(context.Background(), authRequest("Bearer banned"))
 	if calls.Load() != 2 {
 		t.Errorf("%d auth calls after negative_ttl, want 2", calls.Load())
