@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,25 +18,11 @@ import (
 
 	"github.com/legacy-auth/legacy-auth/test/echo"
 	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
-// syncBuffer is a goroutine-safe log sink the tests can read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared goroutine-safe output sink.
+type syncBuffer = testutil.SyncBuffer
 
 // backends are the fake Rails auth and the echo upstream of one test.
 type backends struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/legacy-auth/legacy-auth/test/echo"
 	"github.com/legacy-auth/legacy-auth/test/fakeauth"
 	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // eventTimeout bounds one access event driven by a test (kongsim has its
@@ -33,23 +34,8 @@ const eventTimeout = 20 * time.Second
 // ---------------------------------------------------------------------------
 // Output capture
 
-// syncBuffer is an io.Writer safe for the plugin server's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared goroutine-safe output sink.
+type syncBuffer = testutil.SyncBuffer
 
 // outputs are every plugin server's captured output, scanned for leaked
 // credentials after the suite (checkNoCredentialInOutput).

@@ -1,7 +1,6 @@
 package kongsim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 var (
@@ -55,23 +56,8 @@ func buildEcho(t *testing.T) string {
 	return echoBin
 }
 
-// syncBuffer is an io.Writer safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared goroutine-safe output sink.
+type syncBuffer = testutil.SyncBuffer
 
 // waitOutput waits until the server output contains substr: the plugin's
 // log lines travel through a pipe and may trail the RPC that caused them.
