@@ -63,7 +63,6 @@ var (
 	outHit         = requestsTotal.WithLabelValues("hit")
 	outMiss        = requestsTotal.WithLabelValues("miss")
 	outStale       = requestsTotal.WithLabelValues("stale")
-	outRejected    = requestsTotal.WithLabelValues("rejected")
 	outRejectedHit = requestsTotal.WithLabelValues("rejected_cached")
 	outAnonymous   = requestsTotal.WithLabelValues("anonymous")
 	outShared      = requestsTotal.WithLabelValues("shared_hit")

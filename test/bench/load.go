@@ -87,16 +87,15 @@ var scenarios = []scenario{
 
 // e2eRow is the medians of one scenario over the reps.
 type e2eRow struct {
-	Name                  string
-	RPS, RPSMin, RPSMax   float64
-	P50, P99              time.Duration
-	P50Min, P50Max        time.Duration
-	P99Min, P99Max        time.Duration
-	Errors                int64
-	RatioRPS, RatioP50    float64 // against the no-plugin route
-	RatioP99              float64
-	RailsCallsPerRequest  float64
-	requests, railsBefore int64
+	Name                 string
+	RPS, RPSMin, RPSMax  float64
+	P50, P99             time.Duration
+	P50Min, P50Max       time.Duration
+	P99Min, P99Max       time.Duration
+	Errors               int64
+	RatioRPS, RatioP50   float64 // against the no-plugin route
+	RatioP99             float64
+	RailsCallsPerRequest float64
 }
 
 // endToEnd runs every scenario reps times, interleaved, after a warm-up.

@@ -228,18 +228,6 @@ func config(t *testing.T, fields map[string]any) map[string]any {
 	return c
 }
 
-// with returns a copy of base with the given fields set.
-func with(base map[string]any, kv ...any) map[string]any {
-	out := make(map[string]any, len(base)+len(kv)/2)
-	for k, v := range base {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
-
 // request is a client request with the given header name/value pairs.
 func request(headers ...string) *kongsim.Request {
 	r := &kongsim.Request{Method: "GET", Path: "/api/orders", Headers: []kongsim.Header{
