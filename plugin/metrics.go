@@ -23,7 +23,7 @@ var (
 
 	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "legacy_auth_requests_total",
-		Help: "Access-phase requests by outcome: hit, miss, stale, rejected, rejected_cached, anonymous, shared_hit, missing_credential, bad_request, error_unavailable, error_bad_status, error_invalid_response, error_breaker_open, error_config, error_internal.",
+		Help: "Access-phase requests by outcome: hit, miss (answered after an in-process miss, from Redis or the auth service), stale, rejected, rejected_cached, anonymous, missing_credential, bad_request, error_unavailable, error_bad_status, error_invalid_response, error_breaker_open, error_config, error_internal; shared_hit counts coalesced lookups Redis answered.",
 	}, []string{"outcome"})
 
 	authCallSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
