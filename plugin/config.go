@@ -308,6 +308,17 @@ var reservedHeaders = map[string]bool{
 	"connection": true, "te": true, "upgrade": true, "keep-alive": true, "trailer": true,
 }
 
+// isReservedHeader reports whether name is reserved in any spelling nginx
+// treats alike (case, '-' or '_').
+func isReservedHeader(name string) bool {
+	for r := range reservedHeaders {
+		if headerNameEqual(r, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // settings applies the defaults (also for JSON null) and validates, reporting
 // every problem at once.
 func (c *Config) settings() (settings, error) {
@@ -382,7 +393,7 @@ func (c *Config) settings() (settings, error) {
 		switch {
 		case !isToken(h.value):
 			problems = append(problems, h.field+": not a valid header name")
-		case reservedHeaders[strings.ToLower(h.value)]:
+		case isReservedHeader(h.value):
 			problems = append(problems, h.field+": "+h.value+" is reserved and cannot carry the identity")
 		}
 	}

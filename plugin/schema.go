@@ -1,5 +1,10 @@
 package plugin
 
+import (
+	"sort"
+	"strings"
+)
+
 // Kong schema of the plugin, as returned in the -dump query output.
 //
 // go-pdk's reflected schema (server/rpc.go getSchemaDict) carries only
@@ -25,6 +30,35 @@ var httpProtocols = []string{"grpc", "grpcs", "http", "https"}
 // string.find) for an RFC 9110 token, the characters a header name may use.
 const headerNamePattern = "^[%w!#$%%&'*+.^_`|~-]+$"
 
+// reservedHeaderPatterns are Kong match_none entries refusing the reserved
+// header names (see reservedHeaders) as identity headers, in every
+// spelling nginx treats alike: any case, '-' or '_'.
+func reservedHeaderPatterns() []map[string]string {
+	names := make([]string, 0, len(reservedHeaders))
+	for n := range reservedHeaders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]map[string]string, 0, len(names))
+	for _, n := range names {
+		var b strings.Builder
+		b.WriteByte('^')
+		for i := 0; i < len(n); i++ {
+			switch c := n[i]; {
+			case c == '-':
+				b.WriteString("[-_]")
+			case c >= 'a' && c <= 'z':
+				b.WriteString("[" + string(c) + string(c-'a'+'A') + "]")
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('$')
+		out = append(out, map[string]string{"pattern": b.String(), "err": n + " is reserved and cannot carry the identity"})
+	}
+	return out
+}
+
 // Schema returns the plugin's Kong schema named name.
 func Schema(name string) map[string]any {
 	return map[string]any{
@@ -42,6 +76,11 @@ func Schema(name string) map[string]any {
 				"entity_checks": []map[string]any{
 					{"mutually_required": []string{"tls_cert_file", "tls_key_file"}},
 					{"mutually_required": []string{"jwt_header", "jwt_key_file"}},
+					// Exact duplicates only: Kong's distinct compares values
+					// as they are. Names equal after folding case and -/_
+					// are refused when the instance starts (500 + one log line).
+					{"distinct": []string{"user_id_header", "user_roles_header"}},
+					{"distinct": []string{"user_id_header", "user_roles_header", "jwt_header"}},
 				}}},
 		},
 	}
@@ -51,6 +90,7 @@ func configFields() []field {
 	return []field{
 		{"auth_url": attrs{
 			"type": "string", "required": true, "match": `^https?://[^%s/?#]+[^%s]*$`,
+			"match_none":  []map[string]string{{"pattern": `^https?://[^/?#]*@`, "err": "must not carry userinfo (user:password@)"}},
 			"description": "The internal Rails endpoint URL (http or https) that validates the caller's credential.",
 		}},
 		{"auth_method": attrs{
@@ -66,11 +106,11 @@ func configFields() []field {
 			"description": "Cache TTL in seconds for successful authentication results. 0 disables caching.",
 		}},
 		{"user_id_header": attrs{
-			"type": "string", "required": true, "default": DefaultUserIDHeader, "match": headerNamePattern,
+			"type": "string", "required": true, "default": DefaultUserIDHeader, "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
 			"description": "The upstream header that carries the user ID.",
 		}},
 		{"user_roles_header": attrs{
-			"type": "string", "required": true, "default": DefaultUserRolesHeader, "match": headerNamePattern,
+			"type": "string", "required": true, "default": DefaultUserRolesHeader, "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
 			"description": "The upstream header that carries the user's roles, comma-separated.",
 		}},
 		{"stale_if_error": attrs{
@@ -109,7 +149,7 @@ func configFields() []field {
 		{"extra_headers": attrs{
 			"type": "map", "len_max": maxExtraHeaders,
 			"keys":        attrs{"type": "string", "len_min": 1, "len_max": 64},
-			"values":      attrs{"type": "string", "match": headerNamePattern},
+			"values":      attrs{"type": "string", "match": headerNamePattern, "match_none": reservedHeaderPatterns()},
 			"description": "Fields of the auth service's answer copied to upstream headers, e.g. email: X-User-Email.",
 		}},
 		{"acl_groups": attrs{
@@ -137,7 +177,7 @@ func configFields() []field {
 			"description": "PEM private key of tls_cert_file.",
 		}},
 		{"jwt_header": attrs{
-			"type": "string", "match": headerNamePattern,
+			"type": "string", "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
 			"description": "Upstream header that carries a signed JWT of the identity. Unset: no token.",
 		}},
 		{"jwt_key_file": attrs{
@@ -158,7 +198,7 @@ func configFields() []field {
 		}},
 		{"redis_addrs": attrs{
 			"type": "array", "required": true, "default": []string{},
-			"elements":    attrs{"type": "string", "match": `^[^%s/]+:%d+$`},
+			"elements":    attrs{"type": "string", "match": `^[^%s/@]+:%d+$`},
 			"description": "host:port of Redis (standalone), its sentinels or cluster seed nodes. Empty: no shared cache.",
 		}},
 		{"redis_mode": attrs{
