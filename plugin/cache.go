@@ -259,5 +259,29 @@ func (b *boundedCache) get(key string) (any, bool) { return b.c.Get(key) }
 
 func (b *boundedCache) remove(key string) { b.c.Delete(key) }
 
+// removeIf deletes every item for which drop is true and returns how many.
+func (b *boundedCache) removeIf(drop func(v any) bool) int {
+	n := 0
+	for k, item := range b.c.Items() {
+		if drop(item.Object) {
+			b.c.Delete(k)
+			n++
+		}
+	}
+	return n
+}
+
+// keys returns every key held (tests).
+func (b *boundedCache) keys() []string {
+	out := make([]string, 0, b.c.ItemCount())
+	for k := range b.c.Items() {
+		out = append(out, k)
+	}
+	return out
+}
+
+// flush empties the cache.
+func (b *boundedCache) flush() { b.c.Flush() }
+
 // Len is the number of items held, expired ones not yet swept included.
 func (b *boundedCache) Len() int { return b.c.ItemCount() }

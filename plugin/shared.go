@@ -186,7 +186,7 @@ func flushIdentities() {
 	n := 0
 	for _, p := range partitions.all() {
 		n += p.ids.Len()
-		p.ids.c.Flush()
+		p.ids.flush()
 	}
 	logger.Warn("revocation channel (re)subscribed after a gap; in-process identity cache flushed", "entries", n)
 }
@@ -258,19 +258,17 @@ func revoke(shared *sharedcache.Cache, r sharedcache.Revocation) {
 			p.ids.remove(k)
 			p.rejects.remove(k)
 		}
-		for k, item := range p.ids.c.Items() { // entries Redis may not know
-			e, ok := item.Object.(*cacheEntry)
-			if ok && ((byCred && hasPart(e.parts, part)) || (r.UserID != "" && e.id.UserID == r.UserID)) {
-				p.ids.remove(k)
-				dropped++
-			}
-		}
+		// Entries Redis may not know (written while it was down, or by a
+		// route without Redis).
+		dropped += p.ids.removeIf(func(v any) bool {
+			e, ok := v.(*cacheEntry)
+			return ok && ((byCred && hasPart(e.parts, part)) || (r.UserID != "" && e.id.UserID == r.UserID))
+		})
 		if byCred {
-			for k, item := range p.rejects.c.Items() {
-				if rj, ok := item.Object.(*rejection); ok && hasPart(rj.parts, part) {
-					p.rejects.remove(k)
-				}
-			}
+			p.rejects.removeIf(func(v any) bool {
+				rj, ok := v.(*rejection)
+				return ok && hasPart(rj.parts, part)
+			})
 		}
 	}
 	revocationsTotal.Inc()

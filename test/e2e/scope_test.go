@@ -224,26 +224,42 @@ func TestSlowRedisNeverFailsARequest(t *testing.T) {
 }
 
 // TestStalePolicyPerRoute (item 7): two routes of one auth service share a
-// failing call; only the one with stale_if_error serves the stale identity.
+// failing call; only the one with stale_if_error serves the stale identity
+// (the shared call found it in Redis).
 func TestStalePolicyPerRoute(t *testing.T) {
 	t.Parallel()
+	rds := redistest.Start(t)
 	a := newAuth(t)
 	token := newToken("stale")
 	a.Set(token, fakeauth.OK("u-stale"))
-	lenient := config(t, map[string]any{"auth_url": a.url, "cache_ttl": 0.2, "stale_if_error": 3600, "retries": 0})
-	strict := config(t, map[string]any{"auth_url": a.url, "cache_ttl": 0.2, "stale_if_error": 0, "retries": 0})
-	pa, pb := newPlugin(), newPlugin()
-	wantProxied(t, access(t, shared, pa, lenient, request("Authorization", token)), "X-User-ID", "u-stale", "X-User-Roles", "")
-	wantProxied(t, access(t, shared, pb, strict, request("Authorization", token)), "X-User-ID", "u-stale", "X-User-Roles", "")
+	prefix := redisPrefix(t)
+	route := func(stale int) map[string]any {
+		return config(t, map[string]any{"auth_url": a.url, "cache_ttl": 0.2, "stale_if_error": stale, "retries": 0,
+			"redis_addrs": []any{rds.Addr()}, "redis_prefix": prefix})
+	}
+	lenient, strict := route(3600), route(0)
+	writer, _ := startServer(t) // puts the identity in Redis; the shared server has never seen it
+	wantProxied(t, access(t, writer, newPlugin(), lenient, request("Authorization", token)), "X-User-ID", "u-stale", "X-User-Roles", "")
 	fetched := time.Now()
+	pub := publisher(t, rds)
+	if !waitUntil(5*time.Second, func() bool {
+		n, _ := pub.Exists(context.Background(), mustKeys(t, pub, prefix+"id:*")...).Result()
+		return n == 1
+	}) {
+		t.Fatal("the identity did not reach Redis")
+	}
 	// Past cache_ttl: what expires an entry in the real binary is its clock.
 	waitUntil(time.Second, func() bool { return time.Since(fetched) > 300*time.Millisecond })
 
-	a.Set(token, fakeauth.Response{Status: 503, Delay: 300 * time.Millisecond})
+	a.Set(token, fakeauth.Response{Status: 503, Delay: 500 * time.Millisecond})
+	before := a.Calls()
+	pa, pb := newPlugin(), newPlugin()
 	var wg sync.WaitGroup
 	var ra, rb *kongsim.Result
 	wg.Add(2)
 	go func() { defer wg.Done(); ra, _, _ = timedAccess(shared, pa, lenient, request("Authorization", token)) }()
+	// B joins A's call once it has reached the auth service.
+	waitUntil(5*time.Second, func() bool { return a.Calls() > before })
 	go func() { defer wg.Done(); rb, _, _ = timedAccess(shared, pb, strict, request("Authorization", token)) }()
 	wg.Wait()
 	if ra == nil || rb == nil {
@@ -251,6 +267,16 @@ func TestStalePolicyPerRoute(t *testing.T) {
 	}
 	wantProxied(t, ra, "X-User-ID", "u-stale", "X-User-Roles", "")
 	wantExit(t, rb, 502, "Bad response from authentication service")
+}
+
+// mustKeys lists the Redis keys matching pattern.
+func mustKeys(t *testing.T, c *redis.Client, pattern string) []string {
+	t.Helper()
+	keys, err := c.Keys(context.Background(), pattern).Result()
+	if err != nil || len(keys) == 0 {
+		return []string{"none"}
+	}
+	return keys
 }
 
 // TestCookieValuesOutsideRFC6265 (item 8): a session cookie whose value
@@ -417,27 +443,37 @@ func TestSchemaRefusesWhatThePluginRefuses(t *testing.T) {
 }
 
 // TestRequestsCountedOnce: legacy_auth_requests_total grows by exactly one
-// per request, whatever the outcome.
+// per request, whatever the outcome (a Redis hit included).
 func TestRequestsCountedOnce(t *testing.T) {
 	t.Parallel()
+	rds := redistest.Start(t)
 	addr := freeAddr(t)
 	s, _ := startServer(t, "LEGACY_AUTH_METRICS_ADDR="+addr)
+	writer, _ := startServer(t)
 	metricsURL := "http://" + addr + "/metrics"
 	if !waitUntil(5*time.Second, func() bool {
 		resp, err := http.Get(metricsURL)
-		ok := err == nil
-		if ok {
+		if err == nil {
 			resp.Body.Close()
 		}
-		return ok
+		return err == nil
 	}) {
 		t.Fatal("metrics endpoint not reachable")
 	}
 	a := newAuth(t)
-	good, bad := newToken("count"), newToken("countbad")
+	good, bad, other := newToken("count"), newToken("countbad"), newToken("countredis")
 	a.Set(good, fakeauth.OK("u-c"))
-	cfg := config(t, map[string]any{"auth_url": a.url})
+	a.Set(other, fakeauth.OK("u-r"))
+	prefix := redisPrefix(t)
+	cfg := config(t, map[string]any{"auth_url": a.url, "redis_addrs": []any{rds.Addr()}, "redis_prefix": prefix})
 	anon := config(t, map[string]any{"auth_url": a.url, "allow_anonymous": true})
+
+	// Another node puts other's identity in Redis.
+	wantProxied(t, access(t, writer, newPlugin(), cfg, request("Authorization", other)), "X-User-ID", "u-r", "X-User-Roles", "")
+	pub := publisher(t, rds)
+	if !waitUntil(5*time.Second, func() bool { return mustKeys(t, pub, prefix+"id:*")[0] != "none" }) {
+		t.Fatal("the identity did not reach Redis")
+	}
 	p := newPlugin()
 	reqs := []struct {
 		cfg map[string]any
@@ -446,6 +482,7 @@ func TestRequestsCountedOnce(t *testing.T) {
 		{cfg, request("Authorization", good)}, {cfg, request("Authorization", good)}, // miss, hit
 		{cfg, request("Authorization", bad)}, {cfg, request("Authorization", bad)}, // rejected, rejected_cached
 		{cfg, request()}, {anon, request()}, // missing, anonymous
+		{cfg, request("Authorization", other)}, // answered by Redis
 	}
 	for _, rq := range reqs {
 		access(t, s, p, rq.cfg, rq.r)
