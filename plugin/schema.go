@@ -91,7 +91,7 @@ func configFields() []field {
 		{"auth_url": attrs{
 			"type": "string", "required": true, "match": `^https?://[^%s/?#]+[^%s]*$`,
 			"match_none":  []map[string]string{{"pattern": `^https?://[^/?#]*@`, "err": "must not carry userinfo (user:password@)"}},
-			"description": "The internal Rails endpoint URL (http or https) that validates the caller's credential.",
+			"description": "The internal Rails endpoint URL (http or https, no userinfo) that validates the caller's credential.",
 		}},
 		{"auth_method": attrs{
 			"type": "string", "required": true, "default": DefaultAuthMethod, "one_of": []string{"GET", "POST"},
@@ -123,7 +123,7 @@ func configFields() []field {
 		}},
 		{"cache_max_entries": attrs{
 			"type": "integer", "required": true, "default": DefaultCacheMaxEntries, "between": []int{1, MaxCacheMaxEntries},
-			"description": "Upper bound of cached identities (and, separately, of cached rejections) in the plugin process.",
+			"description": "Upper bound of this plugin entity's cached identities (and, separately, rejections); other routes' caches are never evicted by it.",
 		}},
 		{"retries": attrs{
 			"type": "integer", "required": true, "default": DefaultRetries, "between": []int{0, MaxRetries},
@@ -135,7 +135,7 @@ func configFields() []field {
 		}},
 		{"breaker_threshold": attrs{
 			"type": "integer", "required": true, "default": DefaultBreakerThreshold, "between": []int{0, MaxBreakerThreshold},
-			"description": "Consecutive auth service failures that open the circuit breaker of auth_url. 0 disables the breaker.",
+			"description": "Consecutive auth service failures (no answer, timeout, 5xx; never a 4xx or an invalid answer) that open the circuit breaker of auth_url. 0 disables the breaker.",
 		}},
 		{"breaker_cooldown": attrs{
 			"type": "number", "required": true, "default": DefaultBreakerCooldown, "between": []int{1, MaxBreakerCooldown},
@@ -144,7 +144,7 @@ func configFields() []field {
 		{"cookie_names": attrs{
 			"type": "array", "required": true, "default": []string{},
 			"elements":    attrs{"type": "string", "match": headerNamePattern},
-			"description": "Session cookies accepted as credentials; only these are forwarded to the auth service.",
+			"description": "Session cookies accepted as credentials; only these, with RFC 6265 values, are forwarded to the auth service.",
 		}},
 		{"extra_headers": attrs{
 			"type": "map", "len_max": maxExtraHeaders,
@@ -231,7 +231,7 @@ func configFields() []field {
 		}},
 		{"redis_timeout": attrs{
 			"type": "number", "required": true, "default": DefaultRedisTimeoutMs, "between": []int{1, MaxRedisTimeoutMs},
-			"description": "Milliseconds allowed to each Redis step; past it the plugin goes straight to the auth service.",
+			"description": "Milliseconds allowed to each Redis step (a lookup takes at most a quarter of timeout); past it the plugin goes straight to the auth service.",
 		}},
 	}
 }
