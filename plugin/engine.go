@@ -344,6 +344,10 @@ func (e *engine) call(key string, cred credential) callResult {
 			return callResult{entry: ent}
 		}
 		if e.cacheTTL > 0 {
+			// Stored before the call ends, so that a request that missed
+			// just now finds it (call's first step) instead of calling again.
+			now := e.now()
+			e.partition(now).ids.add(key, ent, e.entryTTL(ent, now), e.cacheMaxEntries)
 			e.sharedStore(key, ent)
 		}
 		return callResult{entry: ent, cacheable: true}
