@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // TestDemoConfigValidates loads the shipped demo config against the real
@@ -115,7 +115,7 @@ func TestDemoCallsEndpoint(t *testing.T) {
 	}
 	t.Cleanup(d.Close)
 	for range 2 {
-		if status, _, _ := call(t, d.AuthURL(), "POST", fakeauth.VerifyPath,
+		if status, _, _ := call(t, d.AuthURL(), "POST", fakerails.VerifyPath,
 			map[string]string{"Authorization": DemoTokenAlice}); status != 200 {
 			t.Fatalf("verify: %d", status)
 		}

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // HealthPath answers 200 while the gateway runs; it is checked before

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // ServeHTTP is Kong's request path in miniature: route, run legacy-auth's

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/echo"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/echo"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // timeoutSlack is how much longer than the configured timeout a request
@@ -39,12 +39,12 @@ func TestAccessContract(t *testing.T) {
 		authCalls int           // calls the auth service must have received
 		within    time.Duration // the answer must come within this (0: not measured)
 	}
-	ok := func(a *authService, token string) { a.Set(token, fakeauth.OK(json.Number("42"), "admin", "editor")) }
+	ok := func(a *authService, token string) { a.Set(token, fakerails.OK(json.Number("42"), "admin", "editor")) }
 	answer := func(status int, body string) func(a *authService, token string) {
-		return func(a *authService, token string) { a.Set(token, fakeauth.Response{Status: status, Body: body}) }
+		return func(a *authService, token string) { a.Set(token, fakerails.Response{Status: status, Body: body}) }
 	}
 	deny := func(status int) func(a *authService, token string) {
-		return func(a *authService, token string) { a.Set(token, fakeauth.Deny(status)) }
+		return func(a *authService, token string) { a.Set(token, fakerails.Deny(status)) }
 	}
 	const invalidAnswer = "Invalid response from authentication service"
 	rows := []row{
@@ -59,7 +59,7 @@ func TestAccessContract(t *testing.T) {
 		{name: "auth 401 cached", script: deny(401), prime: true, status: 401, message: "Invalid credentials", authCalls: 0},
 		{name: "auth 500", script: deny(500), status: 502, message: "Bad response from authentication service", authCalls: 1},
 		{name: "auth 302 not followed", script: answer(302, `{}`), status: 502, message: "Bad response from authentication service", authCalls: 1},
-		{name: "malformed body", script: func(a *authService, tok string) { a.Set(tok, fakeauth.Response{Status: 200, Malformed: true}) },
+		{name: "malformed body", script: func(a *authService, tok string) { a.Set(tok, fakerails.Response{Status: 200, Malformed: true}) },
 			status: 500, message: invalidAnswer, authCalls: 1},
 		{name: "missing user_id", script: answer(200, `{"roles":["admin"]}`), status: 500, message: invalidAnswer, authCalls: 1},
 		{name: "null user_id", script: answer(200, `{"user_id":null,"roles":[]}`), status: 500, message: invalidAnswer, authCalls: 1},
@@ -81,7 +81,7 @@ func TestAccessContract(t *testing.T) {
 		{name: "auth service down", script: func(a *authService, tok string) { ok(a, tok); a.Down() },
 			status: 503, message: "Authentication service unavailable", authCalls: 0},
 		{name: "auth service slower than timeout", script: func(a *authService, tok string) {
-			a.Set(tok, fakeauth.Response{Identity: &fakeauth.Identity{UserID: 42}, Delay: 5 * time.Second})
+			a.Set(tok, fakerails.Response{Identity: &fakerails.Identity{UserID: 42}, Delay: 5 * time.Second})
 		}, conf: map[string]any{"timeout": 300}, status: 503, message: "Authentication service unavailable", authCalls: 1,
 			within: 300*time.Millisecond + timeoutSlack},
 	}
@@ -138,10 +138,10 @@ func TestAccessContract(t *testing.T) {
 			}
 			if r.authCalls > 0 {
 				rec := a.Requests()[0]
-				if rec.Method != http.MethodPost || rec.Path != fakeauth.VerifyPath ||
+				if rec.Method != http.MethodPost || rec.Path != fakerails.VerifyPath ||
 					rec.Authorization != token || rec.ContentType != "application/json" {
 					t.Errorf("auth service received %s %s Authorization=%q Content-Type=%q, want POST %s with the client's header and application/json",
-						rec.Method, rec.Path, rec.Authorization, rec.ContentType, fakeauth.VerifyPath)
+						rec.Method, rec.Path, rec.Authorization, rec.ContentType, fakerails.VerifyPath)
 				}
 			}
 			if r.within > 0 && took > r.within {

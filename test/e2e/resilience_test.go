@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // TestColdTokenStampedeCoalesced: 1,000 concurrent requests for one cold
@@ -18,7 +18,7 @@ import (
 func TestColdTokenStampedeCoalesced(t *testing.T) {
 	a := newAuth(t)
 	u := user{token: newToken("stampede"), id: "u-hot", roles: "admin"}
-	a.Set(u.token, fakeauth.OK("u-hot", "admin"))
+	a.Set(u.token, fakerails.OK("u-hot", "admin"))
 	a.SetDelay(100 * time.Millisecond)
 	cfg := config(t, map[string]any{"auth_url": a.url})
 	p := newPlugin()
@@ -70,7 +70,7 @@ func TestOutageLongerThanCacheTTL(t *testing.T) {
 	users := make([]user, established)
 	for i := range users {
 		users[i] = user{token: newToken("outage"), id: fmt.Sprintf("u-%d", i), roles: "member"}
-		a.Set(users[i].token, fakeauth.OK(users[i].id, "member"))
+		a.Set(users[i].token, fakerails.OK(users[i].id, "member"))
 	}
 	cfg := config(t, map[string]any{"auth_url": a.url, "cache_ttl": 1, "stale_if_error": 60})
 	p := newPlugin()
@@ -137,8 +137,8 @@ func TestRevokedCredentialNeverServedStale(t *testing.T) {
 	a := newAuth(t)
 	revoked := user{token: newToken("revoked"), id: "u-revoked", roles: "r"}
 	kept := user{token: newToken("kept"), id: "u-kept", roles: "r"}
-	a.Set(revoked.token, fakeauth.OK(revoked.id, "r"))
-	a.Set(kept.token, fakeauth.OK(kept.id, "r"))
+	a.Set(revoked.token, fakerails.OK(revoked.id, "r"))
+	a.Set(kept.token, fakerails.OK(kept.id, "r"))
 	// negative_ttl 0: the 401 is not cached either, so the outage request
 	// really goes to the cache's stale path.
 	cfg := config(t, map[string]any{"auth_url": a.url, "cache_ttl": 1, "stale_if_error": 60, "negative_ttl": 0})
@@ -149,7 +149,7 @@ func TestRevokedCredentialNeverServedStale(t *testing.T) {
 		}
 	}
 	time.Sleep(1100 * time.Millisecond) // past cache_ttl
-	a.Set(revoked.token, fakeauth.Deny(401))
+	a.Set(revoked.token, fakerails.Deny(401))
 	wantExit(t, access(t, shared, p, cfg, request("Authorization", revoked.token)), 401, "Invalid credentials")
 
 	a.Down()
@@ -167,7 +167,7 @@ func TestRevokedCredentialNeverServedStale(t *testing.T) {
 // here) has passed, one probe closes it and users get through again.
 func TestBreakerOpensAndRecovers(t *testing.T) {
 	a := newAuth(t)
-	a.SetDefault(fakeauth.OK("u-back", "r"))
+	a.SetDefault(fakerails.OK("u-back", "r"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "breaker_cooldown": 1})
 	p := newPlugin()
 	a.Down()
@@ -230,7 +230,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 // within timeout plus slack.
 func TestSlowAuthServiceAnsweredWithinTimeout(t *testing.T) {
 	a := newAuth(t)
-	a.SetDefault(fakeauth.OK("u-slow"))
+	a.SetDefault(fakerails.OK("u-slow"))
 	a.SetDelay(3 * time.Second)
 	const timeoutMs = 200
 	cfg := config(t, map[string]any{"auth_url": a.url, "timeout": timeoutMs})
@@ -364,7 +364,7 @@ func TestBadTokenFloodMemoryBounded(t *testing.T) {
 	}
 
 	good := newAuth(t)
-	good.SetDefault(fakeauth.OK("u-any", "r"))
+	good.SetDefault(fakerails.OK("u-any", "r"))
 	goodCfg := config(t, map[string]any{"auth_url": good.url, "cache_max_entries": 1000})
 	const goodN = 3000
 	passed, err := flood(s, p, goodCfg, goodN, floodWorkers, "floodgood", proxiedAny)
@@ -391,7 +391,7 @@ func TestCacheMaxEntriesIsHardBound(t *testing.T) {
 	const max, n, workers = 500, 3000, 64
 	a.SetDelay(20 * time.Millisecond)
 	goodSvc := newAuth(t)
-	goodSvc.SetDefault(fakeauth.OK("u-any"))
+	goodSvc.SetDefault(fakerails.OK("u-any"))
 	goodSvc.SetDelay(20 * time.Millisecond)
 	p := newPlugin()
 	for _, phase := range []struct {
@@ -421,7 +421,7 @@ func TestRetries(t *testing.T) {
 	t.Run("503 then 200", func(t *testing.T) {
 		a := newAuth(t)
 		u := user{token: newToken("retry"), id: "u-r", roles: "x"}
-		a.Set(u.token, fakeauth.OK("u-r", "x"))
+		a.Set(u.token, fakerails.OK("u-r", "x"))
 		a.SetFlaky(2) // calls 1, 3, ... answer 503
 		cfg := config(t, map[string]any{"auth_url": a.url})
 		res := access(t, shared, newPlugin(), cfg, request("Authorization", u.token))

@@ -1,5 +1,5 @@
 // Package multinode runs two or three legacy-auth processes as the plugin
-// servers of as many Kong nodes (through test/kongsim) against one real
+// servers of as many Kong nodes (through internal/kongsim) against one real
 // redis-server, and checks what the shared cache and the revocation
 // channel promise: a token verified on one node is known to all, a
 // revocation reaches every node within a second, Redis trouble never fails
@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -118,7 +118,7 @@ func (n *node) call(conf map[string]any, token string) (int, string) {
 	return 200, ""
 }
 
-func config(auth *fakeauth.Server, r *redistest.Server) map[string]any {
+func config(auth *fakerails.Server, r *redistest.Server) map[string]any {
 	c := map[string]any{"auth_url": auth.VerifyURL(), "cache_ttl": 300}
 	if r != nil {
 		c["redis_addrs"] = []any{r.Addr()}
@@ -128,9 +128,9 @@ func config(auth *fakeauth.Server, r *redistest.Server) map[string]any {
 
 func TestTokenVerifiedOnOneNodeServedByAnother(t *testing.T) {
 	rds := redistest.Start(t)
-	auth := fakeauth.New()
+	auth := fakerails.New()
 	defer auth.Close()
-	auth.Set("Bearer alice", fakeauth.OK("42", "admin"))
+	auth.Set("Bearer alice", fakerails.OK("42", "admin"))
 	a, b := startNode(t), startNode(t)
 	conf := config(auth, rds)
 
@@ -161,10 +161,10 @@ func TestAuthCallsPerNewToken(t *testing.T) {
 		ns[i] = startNode(t)
 	}
 	for _, shared := range []bool{false, true} {
-		auth := fakeauth.New()
+		auth := fakerails.New()
 		const tokens = 20
 		for i := 0; i < tokens; i++ {
-			auth.Set(fmt.Sprintf("Bearer t%d", i), fakeauth.OK(strconv.Itoa(i)))
+			auth.Set(fmt.Sprintf("Bearer t%d", i), fakerails.OK(strconv.Itoa(i)))
 		}
 		var r *redistest.Server
 		if shared {
@@ -196,7 +196,7 @@ func TestAuthCallsPerNewToken(t *testing.T) {
 
 func TestRevocationReachesEveryNode(t *testing.T) {
 	rds := redistest.Start(t)
-	auth := fakeauth.New()
+	auth := fakerails.New()
 	defer auth.Close()
 	a, b := startNode(t), startNode(t)
 	conf := config(auth, rds)
@@ -215,13 +215,13 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 		{"user", "Bearer user-1", "u-user", func() sharedcache.Revocation { return sharedcache.Revocation{UserID: "u-user"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			auth.Set(tc.token, fakeauth.OK(tc.user))
+			auth.Set(tc.token, fakerails.OK(tc.user))
 			for _, n := range []*node{a, b} {
 				if st, _ := n.call(conf, tc.token); st != 200 {
 					t.Fatalf("warm-up: %d", st)
 				}
 			}
-			auth.Set(tc.token, fakeauth.Deny(401)) // Rails has revoked it
+			auth.Set(tc.token, fakerails.Deny(401)) // Rails has revoked it
 			start := time.Now()
 			if err := pub.Publish(context.Background(), tc.msg()); err != nil {
 				t.Fatal(err)
@@ -239,7 +239,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 
 func TestRedisKilledMidTraffic(t *testing.T) {
 	rds := redistest.Start(t)
-	auth := fakeauth.New()
+	auth := fakerails.New()
 	defer auth.Close()
 	a, b := startNode(t), startNode(t)
 	conf := config(auth, rds)
@@ -247,7 +247,7 @@ func TestRedisKilledMidTraffic(t *testing.T) {
 
 	const users = 10
 	for i := 0; i < users; i++ {
-		auth.Set(fmt.Sprintf("Bearer k%d", i), fakeauth.OK(strconv.Itoa(i)))
+		auth.Set(fmt.Sprintf("Bearer k%d", i), fakerails.OK(strconv.Itoa(i)))
 	}
 	failures := 0
 	traffic := func(d time.Duration) {
@@ -270,7 +270,7 @@ func TestRedisKilledMidTraffic(t *testing.T) {
 
 	rds.Restart()
 	time.Sleep(1200 * time.Millisecond) // the health probe lets a call through once a second
-	auth.Set("Bearer after", fakeauth.OK("after"))
+	auth.Set("Bearer after", fakerails.OK("after"))
 	before := auth.Calls()
 	a.call(conf, "Bearer after")
 	waitFor(t, 2*time.Second, "the shared entry after the restart", func() bool {
@@ -288,9 +288,9 @@ func TestRedisKilledMidTraffic(t *testing.T) {
 // identity answers without asking Redis.
 func TestWarmHitMakesNoRedisCall(t *testing.T) {
 	rds := redistest.Start(t)
-	auth := fakeauth.New()
+	auth := fakerails.New()
 	defer auth.Close()
-	auth.Set("Bearer warm", fakeauth.OK("w"))
+	auth.Set("Bearer warm", fakerails.OK("w"))
 	a := startNode(t)
 	conf := config(auth, rds)
 	a.call(conf, "Bearer warm")

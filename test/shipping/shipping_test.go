@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/gateway"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"go.yaml.in/yaml/v3"
 )
 

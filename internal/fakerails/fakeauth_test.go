@@ -1,4 +1,4 @@
-package fakeauth
+package fakerails
 
 import (
 	"context"
