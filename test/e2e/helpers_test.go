@@ -79,11 +79,11 @@ func startServer(t *testing.T, env ...string) (*kongsim.Server, *syncBuffer) {
 	return s, out
 }
 
-// waitOutput waits (at most 5 s) until out contains every one of substrs
+// waitOutput waits (at most 30 s) until out contains every one of substrs
 // on a single line, and returns that line: the plugin's log lines travel
 // through a pipe and may trail the event that caused them.
 func waitOutput(out *syncBuffer, substrs ...string) (string, bool) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for _, line := range strings.Split(out.String(), "\n") {
 			ok := true

@@ -20,7 +20,7 @@ func TestMetrics(t *testing.T) {
 	}
 	metricsURL := "http://" + addr + "/metrics"
 	probe := &http.Client{Timeout: time.Second}
-	if !waitUntil(5*time.Second, func() bool {
+	if !waitUntil(30*time.Second, func() bool {
 		resp, err := probe.Get(metricsURL)
 		if err == nil {
 			resp.Body.Close()

@@ -137,7 +137,7 @@ func TestTokenVerifiedOnOneNodeServedByAnother(t *testing.T) {
 	if st, id := a.call(conf, "Bearer alice"); st != 200 || id != "42" {
 		t.Fatalf("node A: %d %q", st, id)
 	}
-	waitFor(t, time.Second, "the shared entry", func() bool { return redisKeys(t, rds, "legacy-auth:id:*") > 0 })
+	waitFor(t, 30*time.Second, "the shared entry", func() bool { return redisKeys(t, rds, "legacy-auth:id:*") > 0 })
 	if st, id := b.call(conf, "Bearer alice"); st != 200 || id != "42" {
 		t.Fatalf("node B: %d %q", st, id)
 	}
@@ -179,7 +179,7 @@ func TestAuthCallsPerNewToken(t *testing.T) {
 				}
 				if shared && j == 0 {
 					// Node A's write to Redis is asynchronous.
-					waitFor(t, time.Second, "the shared entry", func() bool {
+					waitFor(t, 30*time.Second, "the shared entry", func() bool {
 						return redisKeys(t, rds, "legacy-auth:id:*") >= i+1
 					})
 				}
@@ -226,8 +226,10 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 			if err := pub.Publish(context.Background(), tc.msg()); err != nil {
 				t.Fatal(err)
 			}
+			// cache_ttl is 300 s: only the revocation can make a node ask
+			// Rails again within the wait.
 			for name, n := range map[string]*node{"A": a, "B": b} {
-				waitFor(t, time.Second-time.Since(start), "node "+name+" to drop the identity", func() bool {
+				waitFor(t, 30*time.Second, "node "+name+" to drop the identity", func() bool {
 					st, _ := n.call(conf, tc.token)
 					return st == 401
 				})
@@ -269,19 +271,27 @@ func TestRedisKilledMidTraffic(t *testing.T) {
 	}
 
 	rds.Restart()
-	time.Sleep(1200 * time.Millisecond) // the health probe lets a call through once a second
-	auth.Set("Bearer after", fakerails.OK("after"))
-	before := auth.Calls()
-	a.call(conf, "Bearer after")
-	waitFor(t, 2*time.Second, "the shared entry after the restart", func() bool {
-		return redisKeys(t, rds, "legacy-auth:id:*") > 0
+	// The health probe lets a call through once a second: until then the
+	// nodes skip Redis. Poll, each round with a new token, until a token A
+	// verified is served by B without asking Rails. cache_ttl 300 from here
+	// (the same Redis client: it is keyed by the Redis settings), so a slow
+	// round cannot see A's entry expire before B reads it.
+	conf["cache_ttl"] = 300
+	round := 0
+	waitFor(t, 30*time.Second, "node B served from the shared cache after the restart", func() bool {
+		round++
+		tok := fmt.Sprintf("Bearer after-%d", round)
+		auth.Set(tok, fakerails.OK("after"))
+		if st, id := a.call(conf, tok); st != 200 || id != "after" {
+			t.Fatalf("node A after the restart: %d %q", st, id)
+		}
+		before := auth.Calls()
+		if st, id := b.call(conf, tok); st != 200 || id != "after" {
+			t.Fatalf("node B after the restart: %d %q", st, id)
+		}
+		return auth.Calls() == before
 	})
-	if st, id := b.call(conf, "Bearer after"); st != 200 || id != "after" {
-		t.Fatalf("node B after the restart: %d %q", st, id)
-	}
-	if n := auth.Calls() - before; n != 1 {
-		t.Errorf("after Redis came back: %d auth calls for a new token on two nodes, want 1 (shared cache used again)", n)
-	}
+	t.Logf("shared cache used again after %d rounds", round)
 }
 
 // TestWarmHitMakesNoRedisCall: a node whose in-process cache holds the
