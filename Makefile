@@ -3,13 +3,14 @@
 #   make test   gofmt check, go vet, and every test with the race detector
 #   make test-stress  the whole suite 5 times under -race while every core is busy
 #   make bench  benchmarks; writes docs/benchmarks.md
+#   make docs   regenerate README.md's configuration tables from plugin/schema.go
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run test test-stress test-examples bench-smoke fmt-check vet bench clean
+.PHONY: all build run docs test test-stress test-examples bench-smoke fmt-check vet bench clean
 
 all: build
 
@@ -52,6 +53,10 @@ test-examples:
 
 bench:
 	$(GO) run ./test/bench -out docs/benchmarks.md
+
+# README.md's configuration tables come from the schema (internal/configdoc).
+docs:
+	$(GO) test ./internal/configdoc -run TestREADMEConfigTable -count=1 -update
 
 clean:
 	rm -rf $(BIN)
