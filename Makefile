@@ -1,6 +1,6 @@
 # legacy-auth — build, run and test.
 #   make run    build and start the local gateway demo on 127.0.0.1:8000
-#   make test   gofmt check, go vet, and every test with the race detector
+#   make test   gofmt check, go vet, staticcheck, every test with the race detector, the Node example tests, a bench smoke run
 #   make test-stress  the whole suite 5 times under -race while every core is busy
 #   make bench  benchmarks; writes docs/benchmarks.md
 #   make docs   regenerate README.md's configuration tables from plugin/schema.go
@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run docs test test-stress test-examples bench-smoke fmt-check vet bench clean
+.PHONY: all build run docs test test-stress test-examples bench-smoke fmt-check vet staticcheck bench clean
 
 all: build
 
@@ -28,7 +28,11 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet test-examples bench-smoke
+# staticcheck's version is pinned by the tool directive in go.mod.
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+test: fmt-check vet staticcheck test-examples bench-smoke
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # The suite on a machine as loaded as a busy CI runner: one busy loop per
