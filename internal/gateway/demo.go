@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,9 +97,27 @@ func demoAuthHandler(h *fakerails.Handler, log *slog.Logger) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
+		// The credential's scheme only: a demo teaches habits, and logs
+		// outlive demos.
 		log.Info("demo auth: verify call", "n", h.Calls(), "method", r.Method,
-			"authorization", r.Header.Get("Authorization"), "status", sw.status)
+			"credential", credentialKind(r), "status", sw.status)
 	})
+}
+
+// credentialKind names what the request authenticated with, never its value.
+func credentialKind(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if a == "" {
+		if r.Header.Get("Cookie") != "" {
+			return "cookie"
+		}
+		return "none"
+	}
+	scheme, _, _ := strings.Cut(a, " ")
+	if len(scheme) > 16 {
+		return "other"
+	}
+	return scheme
 }
 
 // AuthURL is the demo auth service's base URL.

@@ -62,6 +62,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) string {
 		}
 		outcome += ", legacy-auth passed"
 	}
+	if t := g.term[route]; t != nil {
+		t.write(w)
+		return outcome + ", request-termination"
+	}
 	if route.Service == nil {
 		kongError(w, http.StatusServiceUnavailable, msgNoService)
 		return outcome + ", no service"
