@@ -1,14 +1,16 @@
 # legacy-auth — build, run and test.
 #   make run    build and start the local gateway demo on 127.0.0.1:8000
-#   make test   gofmt check, go vet, and every test with the race detector
+#   make test   gofmt check, go vet, staticcheck, every test with the race detector, the Node example tests, a bench smoke run
+#   make test-stress  the whole suite 5 times under -race while every core is busy
 #   make bench  benchmarks; writes docs/benchmarks.md
+#   make docs   regenerate README.md's configuration tables from plugin/schema.go
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run test test-examples bench-smoke fmt-check vet bench clean
+.PHONY: all build run docs test test-stress test-examples bench-smoke fmt-check vet staticcheck bench clean
 
 all: build
 
@@ -26,8 +28,20 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet test-examples bench-smoke
+# staticcheck's version is pinned by the tool directive in go.mod.
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+test: fmt-check vet staticcheck test-examples bench-smoke
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The suite on a machine as loaded as a busy CI runner: one busy loop per
+# core runs for the whole go test (killed on exit, even on failure), so a
+# test that leans on timing fails here rather than once a month in CI.
+test-stress:
+	@hogs=""; for i in $$(seq $$(nproc)); do (while :; do :; done) & hogs="$$hogs $$!"; done; \
+	trap 'kill $$hogs 2>/dev/null' EXIT INT TERM; \
+	$(GO) test -race -count=5 -p 2 -timeout 60m ./...
 
 # The benchmark program, run once for a moment so it keeps working; make
 # bench measures for real.
@@ -43,6 +57,10 @@ test-examples:
 
 bench:
 	$(GO) run ./test/bench -out docs/benchmarks.md
+
+# README.md's configuration tables come from the schema (internal/configdoc).
+docs:
+	$(GO) test ./internal/configdoc -run TestREADMEConfigTable -count=1 -update
 
 clean:
 	rm -rf $(BIN)

@@ -21,19 +21,6 @@ type credential struct {
 	cookie        string // the configured session cookies as a Cookie header, or ""
 }
 
-// material is the string the cache key (and a revocation's
-// credential_sha256) hashes: the Authorization value; the forwarded Cookie
-// header when there is no Authorization; both, joined by "\n", when both.
-func (c credential) material() string {
-	switch {
-	case c.cookie == "":
-		return c.authorization
-	case c.authorization == "":
-		return c.cookie
-	}
-	return c.authorization + "\n" + c.cookie
-}
-
 // inspection is what access needs from the client's request headers.
 type inspection struct {
 	cred credential

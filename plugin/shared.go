@@ -166,13 +166,6 @@ func pruneRedis(now time.Time) int {
 	return n
 }
 
-// liveRedisClients is how many Redis clients are open.
-func liveRedisClients() int {
-	redisClients.Lock()
-	defer redisClients.Unlock()
-	return len(redisClients.m)
-}
-
 // pruneShared closes process-wide resources nobody used for a while.
 func pruneShared() {
 	now := time.Now()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/Kong/go-pdk/server"
 	"github.com/legacy-auth/legacy-auth/plugin"
+	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
 )
 
 func main() {
@@ -40,6 +41,7 @@ func main() {
 	}
 
 	routePDKLog(plugin.Logger())
+	sharedcache.RouteRedisLogs(plugin.Logger()) // go-redis would print plain lines to stderr
 
 	if *metricsAddr != "" {
 		if err := serveMetrics(*metricsAddr); err != nil {

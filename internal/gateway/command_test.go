@@ -104,7 +104,7 @@ func TestCommandInterrupt(t *testing.T) {
 		t.Fatalf("exit after SIGINT: %v\n%s", err, logLines.String())
 	}
 	// The plugin process must be gone too (bounded wait for the reaper).
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(processesOf(plugin)) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("plugin processes still running after shutdown: %v", processesOf(plugin))

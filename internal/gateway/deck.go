@@ -57,6 +57,8 @@ type Plugin struct {
 	Service   *Service
 	Where     string
 	Line      int
+
+	term *termination // request-termination's answer, checked at parse time
 }
 
 // LoadDeck reads and parses the declarative config at path.
@@ -91,6 +93,15 @@ func ParseDeck(data []byte, source string) (*Deck, error) {
 	}
 	if err := p.link(); err != nil {
 		return nil, err
+	}
+	for _, pl := range p.deck.Plugins {
+		if pl.Name == RequestTermination {
+			t, err := newTermination(source, pl)
+			if err != nil {
+				return nil, err
+			}
+			pl.term = t
+		}
 	}
 	return p.deck, nil
 }

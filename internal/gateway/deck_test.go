@@ -186,6 +186,51 @@ func TestParseDeckErrors(t *testing.T) {
 	}
 }
 
+// One auth_url for every plugin entry: YAML anchors, aliases and merge keys
+// in plugin configs, as kong/kong.yml uses them (Kong's parser and deck's
+// resolve them the same way).
+func TestParseDeckAnchors(t *testing.T) {
+	t.Parallel()
+	const y = `_format_version: "3.0"
+plugins:
+  - name: legacy-auth
+    config: &auth
+      auth_url: http://rails:3000/internal/auth/verify
+      cache_ttl: 300
+services:
+  - name: a
+    url: http://127.0.0.1:1
+    plugins:
+      - name: legacy-auth
+        config: *auth
+  - name: b
+    url: http://127.0.0.1:2
+    plugins:
+      - name: legacy-auth
+        config:
+          <<: *auth
+          allow_anonymous: true
+          cache_ttl: 60
+`
+	d, err := ParseDeck([]byte(y), "kong.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]any{
+		"plugins[0]":             {"auth_url": "http://rails:3000/internal/auth/verify", "cache_ttl": float64(300)},
+		"services[0].plugins[0]": {"auth_url": "http://rails:3000/internal/auth/verify", "cache_ttl": float64(300)},
+		"services[1].plugins[0]": {"auth_url": "http://rails:3000/internal/auth/verify", "cache_ttl": float64(60), "allow_anonymous": true},
+	}
+	if len(d.Plugins) != len(want) {
+		t.Fatalf("%d plugins, want %d", len(d.Plugins), len(want))
+	}
+	for _, p := range d.Plugins {
+		if !reflect.DeepEqual(p.Config, want[p.Where]) {
+			t.Errorf("%s config = %v, want %v", p.Where, p.Config, want[p.Where])
+		}
+	}
+}
+
 func TestLoadDeckMissingFile(t *testing.T) {
 	t.Parallel()
 	_, err := LoadDeck(filepath.Join(t.TempDir(), "nope.yml"))
@@ -206,8 +251,19 @@ func TestDemoConfigParses(t *testing.T) {
 			auth++
 		}
 	}
-	if auth != 2 || len(d.Routes) != 3 {
+	if auth != 3 || len(d.Routes) != 3 {
 		t.Errorf("demo config: %d legacy-auth entries, %d routes", auth, len(d.Routes))
+	}
+	// No route without legacy-auth: public ones take allow_anonymous.
+	for _, r := range d.Routes {
+		pl := d.PluginFor(LegacyAuth, r)
+		if pl == nil {
+			t.Errorf("route %s runs no legacy-auth", r.Name)
+			continue
+		}
+		if anon := pl.Config["allow_anonymous"] == true; anon != (r.Name == "public") {
+			t.Errorf("route %s: allow_anonymous %v", r.Name, anon)
+		}
 	}
 }
 

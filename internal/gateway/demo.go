@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/echo"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/echo"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // Demo tokens served by the demo auth service. Anything else gets 401.
@@ -39,7 +40,7 @@ type DemoOptions struct {
 // verify endpoint and echo upstreams.
 type Demo struct {
 	// Auth is the fake auth service's logic: its call log and tokens.
-	Auth     *fakeauth.Handler
+	Auth     *fakerails.Handler
 	authAddr string
 	auth     *http.Server
 	done     chan struct{}
@@ -52,10 +53,10 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := fakeauth.NewHandler()
-	h.Set(DemoTokenAlice, fakeauth.OK(json.Number("42"), "admin", "editor"))
-	h.Set(DemoTokenBob, fakeauth.OK("u-1001"))
-	h.Set(DemoTokenBanned, fakeauth.Deny(http.StatusForbidden))
+	h := fakerails.NewHandler()
+	h.Set(DemoTokenAlice, fakerails.OK(json.Number("42"), "admin", "editor"))
+	h.Set(DemoTokenBob, fakerails.OK("u-1001"))
+	h.Set(DemoTokenBanned, fakerails.Deny(http.StatusForbidden))
 
 	d := &Demo{Auth: h, done: make(chan struct{})}
 	ln, err := net.Listen("tcp", opts.AuthAddr)
@@ -70,7 +71,7 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 			log.Error("demo auth service stopped", "err", err)
 		}
 	}()
-	log.Info("demo auth service listening", "verify_url", "http://"+ln.Addr().String()+fakeauth.VerifyPath,
+	log.Info("demo auth service listening", "verify_url", "http://"+ln.Addr().String()+fakerails.VerifyPath,
 		"tokens", []string{DemoTokenAlice, DemoTokenBob, DemoTokenBanned})
 
 	for _, addr := range opts.EchoAddrs {
@@ -87,7 +88,7 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 
 // demoAuthHandler logs every verify call (so a cache hit is visible as a
 // missing line) and serves the call counter.
-func demoAuthHandler(h *fakeauth.Handler, log *slog.Logger) http.Handler {
+func demoAuthHandler(h *fakerails.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == DemoCallsPath {
 			w.Header().Set("Content-Type", "application/json")
@@ -96,16 +97,34 @@ func demoAuthHandler(h *fakeauth.Handler, log *slog.Logger) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
+		// The credential's scheme only: a demo teaches habits, and logs
+		// outlive demos.
 		log.Info("demo auth: verify call", "n", h.Calls(), "method", r.Method,
-			"authorization", r.Header.Get("Authorization"), "status", sw.status)
+			"credential", credentialKind(r), "status", sw.status)
 	})
+}
+
+// credentialKind names what the request authenticated with, never its value.
+func credentialKind(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if a == "" {
+		if r.Header.Get("Cookie") != "" {
+			return "cookie"
+		}
+		return "none"
+	}
+	scheme, _, _ := strings.Cut(a, " ")
+	if len(scheme) > 16 {
+		return "other"
+	}
+	return scheme
 }
 
 // AuthURL is the demo auth service's base URL.
 func (d *Demo) AuthURL() string { return "http://" + d.authAddr }
 
 // VerifyURL is the demo auth service's verify endpoint (the auth_url).
-func (d *Demo) VerifyURL() string { return d.AuthURL() + fakeauth.VerifyPath }
+func (d *Demo) VerifyURL() string { return d.AuthURL() + fakerails.VerifyPath }
 
 // EchoURLs are the base URLs of the echo upstreams, in DemoOptions order.
 func (d *Demo) EchoURLs() []string {

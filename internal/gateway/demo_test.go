@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestDemoConfigValidates loads the shipped demo config against the real
@@ -58,8 +60,12 @@ services:
   - name: public
     url: %s
     routes:
-      - {name: public, paths: [/public]}
-`, echoes[0], d.VerifyURL(), echoes[1])
+      - name: public
+        paths: [/public]
+        plugins:
+          - name: legacy-auth
+            config: {auth_url: %q, allow_anonymous: true}
+`, echoes[0], d.VerifyURL(), echoes[1], d.VerifyURL())
 	g, err := newGateway(t, deck, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +107,13 @@ services:
 	})
 	t.Run("public", func(t *testing.T) {
 		t.Parallel()
-		if status, body, _ := call(t, srv.URL, "GET", "/public/", nil); status != 200 {
-			t.Errorf("status %d: %s", status, body)
+		// No credential needed, and forged identity headers never arrive.
+		status, body, r := call(t, srv.URL, "GET", "/public/", map[string]string{"X-User-ID": "1", "X_User_Roles": "admin"})
+		if status != 200 || r == nil {
+			t.Fatalf("status %d: %s", status, body)
+		}
+		if r.Get("X-User-ID") != nil || r.Get("X_User_Roles") != nil {
+			t.Errorf("forged identity headers reached the public upstream: %s", body)
 		}
 	})
 }
@@ -115,7 +126,7 @@ func TestDemoCallsEndpoint(t *testing.T) {
 	}
 	t.Cleanup(d.Close)
 	for range 2 {
-		if status, _, _ := call(t, d.AuthURL(), "POST", fakeauth.VerifyPath,
+		if status, _, _ := call(t, d.AuthURL(), "POST", fakerails.VerifyPath,
 			map[string]string{"Authorization": DemoTokenAlice}); status != 200 {
 			t.Fatalf("verify: %d", status)
 		}
@@ -128,5 +139,35 @@ func TestDemoCallsEndpoint(t *testing.T) {
 	var got map[string]int
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got["calls"] != 2 {
 		t.Errorf("calls = %v (%v)", got, err)
+	}
+}
+
+// The demo auth service logs each call without the credential.
+func TestDemoAuthLogsNoCredentials(t *testing.T) {
+	t.Parallel()
+	var logs testutil.SyncBuffer
+	d, err := StartDemo(DemoOptions{AuthAddr: "127.0.0.1:0"}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	secret := "Bearer " + strings.Repeat("s3cr3t", 1000)
+	for _, tok := range []string{DemoTokenAlice, secret} {
+		call(t, d.AuthURL(), "POST", fakerails.VerifyPath, map[string]string{"Authorization": tok})
+	}
+	// The startup line lists the demo's public tokens on purpose; the
+	// per-call lines must hold none of what clients sent.
+	var calls []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "demo auth: verify call") {
+			calls = append(calls, line)
+		}
+	}
+	out := strings.Join(calls, "\n")
+	if len(calls) != 2 || !strings.Contains(out, "credential=Bearer") {
+		t.Errorf("verify calls not logged:\n%s", logs.String())
+	}
+	if strings.Contains(out, "demo-alice") || strings.Contains(out, "s3cr3t") {
+		t.Errorf("the log holds a credential:\n%s", out)
 	}
 }

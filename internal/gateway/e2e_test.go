@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/echo"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/echo"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
@@ -26,18 +26,18 @@ type syncBuffer = testutil.SyncBuffer
 
 // backends are the fake Rails auth and the echo upstream of one test.
 type backends struct {
-	auth *fakeauth.Server
+	auth *fakerails.Server
 	up   *echo.Server
 }
 
 func newBackends(t *testing.T) *backends {
 	t.Helper()
-	b := &backends{auth: fakeauth.New(), up: echo.New()}
+	b := &backends{auth: fakerails.New(), up: echo.New()}
 	t.Cleanup(b.auth.Close)
 	t.Cleanup(b.up.Close)
-	b.auth.Set("Bearer alice", fakeauth.OK(json.Number("42"), "admin", "editor"))
-	b.auth.Set("Bearer bob", fakeauth.OK("u-1001"))
-	b.auth.Set("Bearer banned", fakeauth.Deny(http.StatusForbidden))
+	b.auth.Set("Bearer alice", fakerails.OK(json.Number("42"), "admin", "editor"))
+	b.auth.Set("Bearer bob", fakerails.OK("u-1001"))
+	b.auth.Set("Bearer banned", fakerails.Deny(http.StatusForbidden))
 	return b
 }
 

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // HealthPath answers 200 while the gateway runs; it is checked before
@@ -44,7 +44,8 @@ type Options struct {
 type Gateway struct {
 	deck  *Deck
 	log   *slog.Logger
-	auth  map[*Route]*authPlugin // legacy-auth applying to each route, if any
+	auth  map[*Route]*authPlugin  // legacy-auth applying to each route, if any
+	term  map[*Route]*termination // request-termination applying to each route, if any
 	sim   *kongsim.Server
 	proxy *httputil.ReverseProxy
 
@@ -64,7 +65,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{deck: deck, log: log, auth: map[*Route]*authPlugin{}}
+	g := &Gateway{deck: deck, log: log, auth: map[*Route]*authPlugin{}, term: map[*Route]*termination{}}
 	g.proxy = g.newProxy()
 	g.logIgnoredPlugins()
 
@@ -75,6 +76,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	for _, r := range deck.Routes {
 		if pl := deck.PluginFor(LegacyAuth, r); pl != nil {
 			g.auth[r] = plugins[pl]
+		}
+		if pl := deck.PluginFor(RequestTermination, r); pl != nil {
+			g.term[r] = pl.term
 		}
 	}
 	if len(plugins) > 0 {
@@ -108,7 +112,7 @@ func (g *Gateway) logIgnoredPlugins() {
 	where := map[string][]string{}
 	var names []string
 	for _, pl := range g.deck.Plugins {
-		if pl.Name == LegacyAuth {
+		if pl.Name == LegacyAuth || pl.Name == RequestTermination {
 			continue
 		}
 		if _, seen := where[pl.Name]; !seen {

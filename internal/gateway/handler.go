@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // ServeHTTP is Kong's request path in miniature: route, run legacy-auth's
@@ -61,6 +61,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) string {
 			upstream = []kongsim.Header{} // the plugin cleared everything: send nothing
 		}
 		outcome += ", legacy-auth passed"
+	}
+	if t := g.term[route]; t != nil {
+		t.write(w)
+		return outcome + ", request-termination"
 	}
 	if route.Service == nil {
 		kongError(w, http.StatusServiceUnavailable, msgNoService)

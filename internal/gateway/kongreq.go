@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // kongRequest turns the incoming request into what Kong's PDK would show the

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // authPlugin is a legacy-auth entry ready to run: its config as Kong would

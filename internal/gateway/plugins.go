@@ -20,11 +20,11 @@ var BundledPlugins = []string{
 }
 
 func checkPluginName(name string) error {
-	if name == LegacyAuth || slices.Contains(BundledPlugins, name) {
+	if name == LegacyAuth || name == RequestTermination || slices.Contains(BundledPlugins, name) {
 		return nil
 	}
-	return fmt.Errorf("unknown plugin %q: the local gateway runs %s and accepts (without running) these Kong bundled plugins: %s",
-		name, LegacyAuth, strings.Join(BundledPlugins, ", "))
+	return fmt.Errorf("unknown plugin %q: the local gateway runs %s and %s, and accepts (without running) these Kong bundled plugins: %s",
+		name, LegacyAuth, RequestTermination, strings.Join(BundledPlugins, ", "))
 }
 
 // httpSubsystem are the protocols Kong serves in its http subsystem.

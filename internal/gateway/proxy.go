@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // forward is everything the proxy needs about one request, computed by the

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // Kong's own error messages, so clients and tests see the same bodies as

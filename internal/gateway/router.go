@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -66,4 +67,17 @@ func longestPrefix(paths []string, path string) (string, bool) {
 		}
 	}
 	return best, found
+}
+
+// RouteFor is the route a request for rawPath (percent-encoded, as a client
+// sends it) reaches, or nil: decoded and normalized as ServeHTTP does.
+func (d *Deck) RouteFor(method, rawPath string) *Route {
+	p, err := url.PathUnescape(rawPath)
+	if err != nil {
+		return nil
+	}
+	if m := d.Match(method, normalizePath(p)); m != nil {
+		return m.Route
+	}
+	return nil
 }

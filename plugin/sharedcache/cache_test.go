@@ -74,10 +74,10 @@ func TestNewWithRedisDown(t *testing.T) {
 	if !c.Healthy() {
 		t.Fatal("Healthy before any call")
 	}
-	start := time.Now()
-	_, _, err := c.Get(bg(t), "k")
-	if err == nil || time.Since(start) > 5*testTimeout {
-		t.Fatalf("Get with Redis down: err=%v after %s", err, time.Since(start))
+	ctx := bg(t)
+	_, _, err := c.Get(ctx, "k")
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Get with Redis down: err=%v, caller's deadline %v", err, ctx.Err())
 	}
 	if c.Healthy() {
 		t.Fatal("Healthy after a failed call")
@@ -196,15 +196,21 @@ func TestTTL(t *testing.T) {
 	rc := rawClient(t, s.Addr())
 	ctx := bg(t)
 	e := Entry{UserID: "u", Fetched: time.Now()}
-	for _, ttl := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond, 2 * time.Second, time.Hour} {
+	for _, ttl := range []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond, time.Hour} {
 		t.Run(ttl.String(), func(t *testing.T) {
 			key := "ttl-" + ttl.String()
+			start := time.Now()
 			if err := c.Set(ctx, key, e, ttl); err != nil {
 				t.Fatal(err)
 			}
 			pttl, err := rc.PTTL(ctx, c.idKey(key)).Result()
-			if err != nil || pttl > ttl || pttl < ttl-250*time.Millisecond {
-				t.Errorf("PTTL = %s %v, want just under %s", pttl, err, ttl)
+			// Redis counts down from the Set; at most elapsed has gone.
+			elapsed := time.Since(start)
+			if elapsed >= ttl {
+				t.Skipf("Set and PTTL took %s, the whole %s TTL: nothing to check", elapsed, ttl)
+			}
+			if err != nil || pttl > ttl || pttl < ttl-elapsed-time.Millisecond {
+				t.Errorf("PTTL = %s %v, want between %s and %s", pttl, err, ttl-elapsed, ttl)
 			}
 			ipttl, err := rc.PTTL(ctx, c.userKey("u")).Result()
 			if err != nil || ipttl < pttl {
@@ -213,19 +219,16 @@ func TestTTL(t *testing.T) {
 		})
 	}
 	key := "short"
+	start := time.Now() // before Redis can start the key's clock
 	if err := c.Set(ctx, key, e, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := c.Get(ctx, key); !ok || err != nil {
-		t.Fatalf("Get right after Set = %v %v", ok, err)
-	}
-	start := time.Now()
-	eventually(t, 2*time.Second, "entry expires", func() bool {
+	eventually(t, 30*time.Second, "entry expires", func() bool {
 		_, ok, err := c.Get(ctx, key)
 		return err == nil && !ok
 	})
-	if el := time.Since(start); el < 150*time.Millisecond {
-		t.Errorf("entry gone after %s, want about 300ms", el)
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Errorf("entry gone after %s, before its 300ms TTL", el)
 	}
 }
 
@@ -245,13 +248,19 @@ func TestUserIndexExpiry(t *testing.T) {
 	if ipttl, _ := rc.PTTL(ctx, c.userKey("9")).Result(); ipttl < time.Hour-time.Minute {
 		t.Fatalf("index PTTL = %s after a short Set, want it kept at about 1h", ipttl)
 	}
-	time.Sleep(50*time.Millisecond + indexGraceMs*time.Millisecond + 100*time.Millisecond)
-	if err := c.Set(ctx, "new", e, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	members, _ := rc.ZRange(ctx, c.userKey("9"), 0, -1).Result()
-	slices.Sort(members)
-	if want := []string{hex.EncodeToString([]byte("long")), hex.EncodeToString([]byte("new"))}; !slices.Equal(members, want) {
+	// Each Set prunes members past their expiry plus indexGraceMs: keep
+	// setting until brief is pruned, which must happen, and long must stay.
+	want := []string{hex.EncodeToString([]byte("long")), hex.EncodeToString([]byte("new"))}
+	var members []string
+	eventually(t, 30*time.Second, "brief pruned from the index", func() bool {
+		if err := c.Set(ctx, "new", e, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		members, _ = rc.ZRange(ctx, c.userKey("9"), 0, -1).Result()
+		slices.Sort(members)
+		return !slices.Contains(members, hex.EncodeToString([]byte("brief")))
+	})
+	if !slices.Equal(members, want) {
 		t.Fatalf("index members = %q, want %q (brief pruned)", members, want)
 	}
 }
@@ -412,7 +421,7 @@ func TestClusterMode(t *testing.T) {
 	if err := c.Publish(ctx, Revocation{UserID: "42"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := rec.next(t, time.Second); r.UserID != "42" {
+	if r, _ := rec.next(t, 10*time.Second); r.UserID != "42" {
 		t.Fatalf("got %+v", r)
 	}
 }

@@ -21,6 +21,10 @@ const (
 
 func short(o *Options) { o.Timeout = testTimeout }
 
+// advance moves c's clock (the one Healthy reads) d forward. Only for a
+// cache no other goroutine is using.
+func advance(c *Cache, d time.Duration) { c.epoch = c.epoch.Add(-d) }
+
 // logBuffer is a goroutine-safe log sink.
 type logBuffer struct {
 	mu sync.Mutex
@@ -97,7 +101,7 @@ func eventually(t testing.TB, d time.Duration, what string, f func() bool) {
 // waitSubscribers waits until n clients subscribe to the revoke channel.
 func waitSubscribers(t testing.TB, rc *redis.Client, channel string, n int64) {
 	t.Helper()
-	eventually(t, 5*time.Second, "subscribers on "+channel, func() bool {
+	eventually(t, 30*time.Second, "subscribers on "+channel, func() bool {
 		m, err := rc.PubSubNumSub(context.Background(), channel).Result()
 		return err == nil && m[channel] == n
 	})

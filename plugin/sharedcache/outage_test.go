@@ -10,10 +10,10 @@ import (
 	"github.com/legacy-auth/legacy-auth/test/redistest"
 )
 
-// Redis killed or frozen mid-traffic: every call fails within a bound of the
-// timeout, Healthy goes false, and everything works again once Redis is back.
+// Redis killed or frozen mid-traffic: every call fails by the cache's own
+// timeout (never the caller's deadline), Healthy goes false, and everything
+// works again once Redis is back.
 func TestRedisOutage(t *testing.T) {
-	const bound = 5 * testTimeout
 	cases := []struct {
 		name         string
 		break_, mend func(*redistest.Server)
@@ -52,8 +52,9 @@ func TestRedisOutage(t *testing.T) {
 					if err == nil {
 						t.Fatalf("%s succeeded with Redis %s", call.name, tc.name)
 					}
-					if took > bound {
-						t.Errorf("%s took %s to fail, want < %s (%v)", call.name, took, bound, err)
+					// ctx allows 10 s: 200 times the cache's timeout.
+					if ctx.Err() != nil {
+						t.Fatalf("%s waited for the caller's deadline: %v", call.name, err)
 					}
 					if round == 0 {
 						t.Logf("%s failed after %s: %v", call.name, took.Round(time.Microsecond), err)
@@ -63,18 +64,17 @@ func TestRedisOutage(t *testing.T) {
 					}
 				}
 			}
-			start := time.Now()
 			_, err := c.RevokeUser(ctx, "42") // two steps, each capped
-			if took := time.Since(start); err == nil || took > 2*bound {
-				t.Errorf("RevokeUser: %v after %s", err, took)
+			if err == nil || ctx.Err() != nil {
+				t.Errorf("RevokeUser: %v (caller's deadline: %v)", err, ctx.Err())
 			}
 			if !strings.Contains(logs.String(), "redis is unhealthy") {
 				t.Errorf("no unhealthy log line:\n%s", logs)
 			}
 
 			tc.mend(s)
-			start = time.Now()
-			eventually(t, 5*time.Second, "Set succeeds after recovery", func() bool {
+			start := time.Now()
+			eventually(t, 30*time.Second, "Set succeeds after recovery", func() bool {
 				return c.Set(ctx, "k", e, time.Minute) == nil
 			})
 			t.Logf("recovered %s after Redis came back", time.Since(start).Round(time.Millisecond))
@@ -95,14 +95,14 @@ func TestRedisOutage(t *testing.T) {
 // caller that bypasses Redis while unhealthy is not locked out for good.
 func TestHealthyRetryWindow(t *testing.T) {
 	c, _ := newCache(t, "127.0.0.1:1", short)
-	c.retry = 200 * time.Millisecond
+	c.retry = time.Hour // no real time passes a window; advance does
 	if _, _, err := c.Get(bg(t), "k"); err == nil {
 		t.Fatal("Get succeeded against nothing")
 	}
 	if c.Healthy() {
 		t.Fatal("Healthy right after an error")
 	}
-	time.Sleep(250 * time.Millisecond)
+	advance(c, time.Hour)
 	if !c.Healthy() {
 		t.Fatal("still unhealthy past the retry window")
 	}
@@ -153,7 +153,7 @@ func TestResubscribe(t *testing.T) {
 			if err := pub.Publish(ctx, Revocation{UserID: "before"}); err != nil {
 				t.Fatal(err)
 			}
-			if r, _ := rec.next(t, time.Second); r.UserID != "before" {
+			if r, _ := rec.next(t, 10*time.Second); r.UserID != "before" {
 				t.Fatalf("got %+v", r)
 			}
 			if n := resubs.Load(); n != 0 {
@@ -161,7 +161,11 @@ func TestResubscribe(t *testing.T) {
 			}
 
 			tc.break_(s)
-			time.Sleep(time.Second) // long enough for a ping to go unanswered
+			// Mend only once the subscriber has seen the break: a frozen
+			// server resumed before a ping goes unanswered is no break.
+			eventually(t, 30*time.Second, "subscriber notices the break", func() bool {
+				return strings.Contains(logs.String(), "revocation subscription lost")
+			})
 			down := time.Now()
 			tc.mend(s)
 
@@ -186,10 +190,9 @@ func TestSubscribeBeforeRedis(t *testing.T) {
 	c, logs := newCache(t, s.Addr(), short, func(o *Options) { o.OnResubscribe = func() { resubs.Add(1) } })
 	rec := newRecorder()
 	subscribe(t, c, rec.handle)
-	time.Sleep(500 * time.Millisecond)
-	if !strings.Contains(logs.String(), "cannot subscribe to revocations; retrying") {
-		t.Errorf("no retry log line:\n%s", logs)
-	}
+	eventually(t, 30*time.Second, "a retry log line", func() bool {
+		return strings.Contains(logs.String(), "cannot subscribe to revocations; retrying")
+	})
 	s.Restart()
 	pub, _ := newCache(t, s.Addr())
 	publishUntilHeard(t, pub, rec, logs)
@@ -199,11 +202,11 @@ func TestSubscribeBeforeRedis(t *testing.T) {
 }
 
 // publishUntilHeard publishes {"user_id":"after"} every 100 ms until rec
-// hears it (bounded at 10 s): messages sent before the subscriber is back
+// hears it (bounded at 30 s): messages sent before the subscriber is back
 // are lost, which is pub/sub.
 func publishUntilHeard(t *testing.T, pub *Cache, rec *recorder, logs *logBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_ = pub.Publish(context.Background(), Revocation{UserID: "after"})
 		select {
@@ -215,7 +218,7 @@ func publishUntilHeard(t *testing.T, pub *Cache, rec *recorder, logs *logBuffer)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no revocation received within 10s of Redis coming back; log:\n%s", logs)
+			t.Fatalf("no revocation received within 30s of Redis coming back; log:\n%s", logs)
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/gateway"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // railsLatency is what the stand-in Rails verify endpoint takes per call: a

@@ -5,7 +5,7 @@
 //	go run ./test/bench -quick     (a smoke run: seconds, for CI)
 //
 // Every figure comes from this run: PDK calls are counted by the harness
-// (test/kongsim), the plugin's own cost by go test -bench, end-to-end
+// (internal/kongsim), the plugin's own cost by go test -bench, end-to-end
 // latency by a Go load generator against the local gateway on 127.0.0.1,
 // with the compared configurations interleaved rep by rep so that machine
 // noise hits them alike. Medians are reported with the spread (min-max).

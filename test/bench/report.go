@@ -41,7 +41,7 @@ func (r *report) markdown() string {
 	w("\nAll traffic stays on 127.0.0.1 and unix sockets. Reproduce with `make bench`; it takes about five minutes on 2 cores.\n")
 
 	w("\n## 1. PDK calls per request\n\n")
-	w("Each PDK call is a round trip between Kong and the plugin process over the unix socket: the main cost of a Go plugin. Counted by the harness (test/kongsim) on the real binary, not estimated. The physical floor on a cache hit is **2**: one read (`kong.request.get_headers`) and one write (`kong.service.request.set_headers`).\n\n")
+	w("Each PDK call is a round trip between Kong and the plugin process over the unix socket: the main cost of a Go plugin. Counted by the harness (internal/kongsim) on the real binary, not estimated. The physical floor on a cache hit is **2**: one read (`kong.request.get_headers`) and one write (`kong.service.request.set_headers`).\n\n")
 	w("| path | PDK calls | calls |\n|---|---:|---|\n")
 	for _, p := range r.PDK {
 		w("| %s | %d | %s |\n", p.Path, len(p.Calls), strings.Join(p.Calls, ", "))

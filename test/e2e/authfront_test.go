@@ -12,18 +12,18 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // sessionAuth is a verify service that also knows session cookies, which
-// fakeauth (keyed by the Authorization header only) does not: a request
-// without Authorization is looked up in the fakeauth table as
+// fakerails (keyed by the Authorization header only) does not: a request
+// without Authorization is looked up in the fakerails table as
 // "Cookie <its Cookie header>", so tests script sessions with
-// Set("Cookie _app_session=...", ...). fakeauth still records the Cookie
+// Set("Cookie _app_session=...", ...). fakerails still records the Cookie
 // header exactly as the plugin sent it; withAuthorization counts the
 // requests that carried an Authorization header of their own.
 type sessionAuth struct {
-	*fakeauth.Handler
+	*fakerails.Handler
 	srv               *httptest.Server
 	url               string
 	withAuthorization atomic.Int32
@@ -31,7 +31,7 @@ type sessionAuth struct {
 
 func newSessionAuth(t *testing.T) *sessionAuth {
 	t.Helper()
-	s := &sessionAuth{Handler: fakeauth.NewHandler()}
+	s := &sessionAuth{Handler: fakerails.NewHandler()}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
 			s.withAuthorization.Add(1)
@@ -41,22 +41,22 @@ func newSessionAuth(t *testing.T) *sessionAuth {
 		s.Handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.srv.Close)
-	s.url = s.srv.URL + fakeauth.VerifyPath + "?case=" + caseTag(t)
+	s.url = s.srv.URL + fakerails.VerifyPath + "?case=" + caseTag(t)
 	return s
 }
 
-// tlsAuth is a fakeauth Handler served over https by httptest (a
+// tlsAuth is a fakerails Handler served over https by httptest (a
 // certificate for 127.0.0.1 signed by its own CA), with that CA written to
 // a PEM file for tls_ca_file.
 type tlsAuth struct {
-	*fakeauth.Handler
+	*fakerails.Handler
 	srv    *httptest.Server
 	caFile string
 }
 
 func newTLSAuth(t *testing.T) *tlsAuth {
 	t.Helper()
-	a := &tlsAuth{Handler: fakeauth.NewHandler()}
+	a := &tlsAuth{Handler: fakerails.NewHandler()}
 	a.srv = httptest.NewUnstartedServer(a.Handler)
 	// The untrusted-certificate case makes the client abort handshakes:
 	// expected, so not logged.
@@ -69,7 +69,7 @@ func newTLSAuth(t *testing.T) *tlsAuth {
 
 // url is the https auth_url, with a tag naming the case.
 func (a *tlsAuth) url(t *testing.T, label string) string {
-	return a.srv.URL + fakeauth.VerifyPath + "?case=" + caseTag(t) + "-" + label
+	return a.srv.URL + fakerails.VerifyPath + "?case=" + caseTag(t) + "-" + label
 }
 
 // writePEM writes one PEM block to a new file in t's temp dir.

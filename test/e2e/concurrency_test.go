@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // user is a scripted credential and what the plugin must answer for it.
@@ -62,14 +62,14 @@ func TestConcurrentMixedTraffic(t *testing.T) {
 	var users []user
 	for i := range 10 {
 		u := user{token: newToken("mix"), id: fmt.Sprintf("u-%d", 1000+i), roles: fmt.Sprintf("role-%d,staff", i)}
-		a.Set(u.token, fakeauth.OK(u.id, fmt.Sprintf("role-%d", i), "staff"))
+		a.Set(u.token, fakerails.OK(u.id, fmt.Sprintf("role-%d", i), "staff"))
 		users = append(users, u)
 	}
 	for range 3 {
 		users = append(users, user{token: newToken("mixbad"), status: 401, msg: "Invalid credentials"})
 	}
 	banned := user{token: newToken("mixbanned"), status: 403, msg: "Invalid credentials"}
-	a.Set(banned.token, fakeauth.Deny(403))
+	a.Set(banned.token, fakerails.Deny(403))
 	users = append(users, banned, user{token: "", status: 401, msg: "Authorization header is missing"})
 
 	cfg := config(t, map[string]any{"auth_url": a.url})
@@ -160,13 +160,13 @@ func TestPluginKilledMidTraffic(t *testing.T) {
 	s, out := startServer(t)
 	a := newAuth(t)
 	cached := user{token: newToken("killcached"), id: "u-cached", roles: "a"}
-	a.Set(cached.token, fakeauth.OK("u-cached", "a"))
+	a.Set(cached.token, fakerails.OK("u-cached", "a"))
 	steady := user{token: newToken("killsteady"), id: "u-steady", roles: "c"}
-	a.Set(steady.token, fakeauth.OK("u-steady", "c"))
+	a.Set(steady.token, fakerails.OK("u-steady", "c"))
 	slow := make([]user, 40)
 	for i := range slow {
 		slow[i] = user{token: newToken("killslow"), id: fmt.Sprintf("u-slow-%d", i), roles: "b"}
-		a.Set(slow[i].token, fakeauth.Response{Identity: &fakeauth.Identity{UserID: slow[i].id, Roles: []string{"b"}}, Delay: 300 * time.Millisecond})
+		a.Set(slow[i].token, fakerails.Response{Identity: &fakerails.Identity{UserID: slow[i].id, Roles: []string{"b"}}, Delay: 300 * time.Millisecond})
 	}
 	cfg := config(t, map[string]any{"auth_url": a.url})
 	p := newPlugin()
@@ -249,7 +249,7 @@ func TestPluginKilledMidTraffic(t *testing.T) {
 		})
 	}
 	// Kill once the slow requests are waiting on the auth service.
-	if !waitUntil(5*time.Second, func() bool { return a.Calls() >= 2+len(slow)/2 }) {
+	if !waitUntil(30*time.Second, func() bool { return a.Calls() >= 2+len(slow)/2 }) {
 		close(stop)
 		t.Fatalf("only %d auth calls in flight", a.Calls()-2)
 	}
@@ -272,7 +272,7 @@ func TestPluginKilledMidTraffic(t *testing.T) {
 	}
 	respawned.Store(true)
 	ready := time.Since(killed)
-	waitUntil(5*time.Second, func() bool { return okAfterRespawn.Load() >= 20 })
+	waitUntil(30*time.Second, func() bool { return okAfterRespawn.Load() >= 20 })
 	close(stop)
 	if !waitGroupTimeout(&bg, 30*time.Second) {
 		t.Fatalf("background requests still pending 30 s after the kill")
@@ -320,7 +320,7 @@ func TestConfigReloadsUnderTraffic(t *testing.T) {
 	var users []user
 	for i := range 8 {
 		u := user{token: newToken("reload"), id: fmt.Sprintf("u-r%d", i), roles: "r"}
-		a.Set(u.token, fakeauth.OK(u.id, "r"))
+		a.Set(u.token, fakerails.OK(u.id, "r"))
 		users = append(users, u)
 	}
 	users = append(users, user{token: newToken("reloadbad"), status: 401, msg: "Invalid credentials"})
@@ -361,9 +361,14 @@ func TestConfigReloadsUnderTraffic(t *testing.T) {
 			}
 		})
 	}
+	// Rebuild as the traffic progresses (after every n/12 answers), so the
+	// rebuilds land among the requests however fast the machine is.
 	rebuilds := 0
-	for rebuilds < 10 && done.Load() < n {
-		time.Sleep(15 * time.Millisecond)
+	for rebuilds < 10 {
+		mark := int32((rebuilds + 1) * n / 12)
+		if !waitUntil(60*time.Second, func() bool { return done.Load() >= mark }) {
+			t.Fatalf("only %d of %d requests answered after 60 s", done.Load(), n)
+		}
 		shared.Rebuild()
 		rebuilds++
 	}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // TestCustomHeaderNames: the identity goes out under the configured names
@@ -14,7 +14,7 @@ import (
 func TestCustomHeaderNames(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("custom")
-	a.Set(token, fakeauth.OK("u-55", "admin"))
+	a.Set(token, fakerails.OK("u-55", "admin"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "user_id_header": "X-Authenticated-User", "user_roles_header": "X-Authenticated-Roles"})
 	res := access(t, shared, newPlugin(), cfg, request("Authorization", token))
 	wantProxied(t, res, "X-Authenticated-User", "u-55", "X-Authenticated-Roles", "admin")
@@ -31,7 +31,7 @@ func TestCustomHeaderNames(t *testing.T) {
 func TestAuthMethodGET(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("get")
-	a.Set(token, fakeauth.OK("u-1"))
+	a.Set(token, fakerails.OK("u-1"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "auth_method": "GET"})
 	res := access(t, shared, newPlugin(), cfg, request("Authorization", token))
 	wantProxied(t, res, "X-User-ID", "u-1", "X-User-Roles", "")
@@ -52,7 +52,7 @@ func TestAuthMethodGET(t *testing.T) {
 func TestCacheTTLZero(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("nocache")
-	a.Set(token, fakeauth.OK("u-2", "r"))
+	a.Set(token, fakerails.OK("u-2", "r"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "cache_ttl": 0})
 	p := newPlugin()
 	const n = 5
@@ -72,8 +72,8 @@ func TestCacheTTLZero(t *testing.T) {
 func TestConfigChangeNewAuthURL(t *testing.T) {
 	oldSvc, newSvc := newAuth(t), newAuth(t)
 	token := newToken("move")
-	oldSvc.Set(token, fakeauth.OK("old-user", "legacy"))
-	newSvc.Set(token, fakeauth.OK("new-user", "modern"))
+	oldSvc.Set(token, fakerails.OK("old-user", "legacy"))
+	newSvc.Set(token, fakerails.OK("new-user", "modern"))
 	p := newPlugin()
 
 	cfgOld := config(t, map[string]any{"auth_url": oldSvc.url})
@@ -114,7 +114,7 @@ func TestConfigChangeNewAuthURL(t *testing.T) {
 func TestNumericUserIDKeepsDigits(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("bigid")
-	a.Set(token, fakeauth.OK(json.Number("9007199254740993"), "admin"))
+	a.Set(token, fakerails.OK(json.Number("9007199254740993"), "admin"))
 	cfg := config(t, map[string]any{"auth_url": a.url})
 	p := newPlugin()
 	for _, phase := range []string{"miss", "hit"} {

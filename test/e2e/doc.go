@@ -1,8 +1,8 @@
 // Package e2e is the end-to-end test suite of legacy-auth: it builds the
-// real plugin binary, loads it the way Kong does (test/kongsim: -dump,
+// real plugin binary, loads it the way Kong does (internal/kongsim: -dump,
 // schema checks, the managed plugin-server process, instances, access
 // events over the plugin socket) and drives it against the fake Rails
-// verify service (test/fakeauth).
+// verify service (internal/fakerails).
 //
 // Run it with
 //

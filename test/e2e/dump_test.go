@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // TestDump checks what Kong's loader reads from `legacy-auth -dump`

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // TestSessionCookies: with cookie_names, a session cookie is a credential;
@@ -19,8 +19,8 @@ import (
 func TestSessionCookies(t *testing.T) {
 	a := newSessionAuth(t)
 	sess1, sess2 := newSecret("sess"), newSecret("sess")
-	a.Set("Cookie _app_session="+sess1, fakeauth.OK("u-web-1", "web"))
-	a.Set("Cookie _app_session="+sess2, fakeauth.OK("u-web-2", "web"))
+	a.Set("Cookie _app_session="+sess1, fakerails.OK("u-web-1", "web"))
+	a.Set("Cookie _app_session="+sess2, fakerails.OK("u-web-2", "web"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "cookie_names": []string{"_app_session"}})
 	p := newPlugin()
 
@@ -69,8 +69,8 @@ func TestSessionCookies(t *testing.T) {
 func TestExtraHeaders(t *testing.T) {
 	a := newAuth(t)
 	full, partial := newToken("extra"), newToken("extra")
-	a.Set(full, fakeauth.Response{Status: 200, Body: `{"user_id":"u-x","roles":["a"],"email":"ann@example.test","account_id":77}`})
-	a.Set(partial, fakeauth.Response{Status: 200, Body: `{"user_id":"u-y","roles":[],"account_id":"acct-9"}`})
+	a.Set(full, fakerails.Response{Status: 200, Body: `{"user_id":"u-x","roles":["a"],"email":"ann@example.test","account_id":77}`})
+	a.Set(partial, fakerails.Response{Status: 200, Body: `{"user_id":"u-y","roles":[],"account_id":"acct-9"}`})
 	cfg := config(t, map[string]any{"auth_url": a.url,
 		"extra_headers": map[string]any{"email": "X-User-Email", "account_id": "X-Account-ID"}})
 	p := newPlugin()
@@ -111,7 +111,7 @@ func TestExtraHeaders(t *testing.T) {
 func TestACLGroups(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("acl")
-	a.Set(token, fakeauth.OK("u-acl", "admin", "editor"))
+	a.Set(token, fakerails.OK("u-acl", "admin", "editor"))
 	on := config(t, map[string]any{"auth_url": a.url, "acl_groups": true})
 	off := config(t, map[string]any{"auth_url": a.url})
 	pOn, pOff := newPlugin(), newPlugin()
@@ -144,7 +144,7 @@ func TestACLGroups(t *testing.T) {
 	// A user without roles belongs to no group: an empty table (which
 	// ACL's allow list then refuses), never a leftover or a string.
 	none := newToken("aclnone")
-	a.Set(none, fakeauth.OK("u-none"))
+	a.Set(none, fakerails.OK("u-none"))
 	res := access(t, shared, pOn, on, request("Authorization", none, "X-User-Roles", "admin"))
 	if res.Exit != nil {
 		t.Fatalf("user without roles: %s", describe(res))
@@ -177,7 +177,7 @@ func TestACLGroups(t *testing.T) {
 func TestAllowAnonymous(t *testing.T) {
 	a := newAuth(t)
 	good := newToken("anon")
-	a.Set(good, fakeauth.OK("u-known", "r"))
+	a.Set(good, fakerails.OK("u-known", "r"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "allow_anonymous": true})
 	p := newPlugin()
 
@@ -209,7 +209,7 @@ func TestTLSAuthService(t *testing.T) {
 	a := newTLSAuth(t)
 	trusted, untrusted, unverified := newToken("tls"), newToken("tls"), newToken("tls")
 	for _, tok := range []string{trusted, untrusted, unverified} {
-		a.Set(tok, fakeauth.OK("u-tls", "secure"))
+		a.Set(tok, fakerails.OK("u-tls", "secure"))
 	}
 
 	withCA := config(t, map[string]any{"auth_url": a.url(t, "ca"), "tls_ca_file": a.caFile})
@@ -248,7 +248,7 @@ func TestIdentityJWT(t *testing.T) {
 	keyFile := writePKCS8(t, priv)
 	a := newAuth(t)
 	token := newToken("jwt")
-	a.Set(token, fakeauth.OK("u-jwt", "admin", "editor"))
+	a.Set(token, fakerails.OK("u-jwt", "admin", "editor"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "jwt_header": "X-Identity-Token", "jwt_key_file": keyFile,
 		"jwt_audience": "orders-api"})
 	p := newPlugin()

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/echo"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/echo"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
@@ -79,11 +79,11 @@ func startServer(t *testing.T, env ...string) (*kongsim.Server, *syncBuffer) {
 	return s, out
 }
 
-// waitOutput waits (at most 5 s) until out contains every one of substrs
+// waitOutput waits (at most 30 s) until out contains every one of substrs
 // on a single line, and returns that line: the plugin's log lines travel
 // through a pipe and may trail the event that caused them.
 func waitOutput(out *syncBuffer, substrs ...string) (string, bool) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for _, line := range strings.Split(out.String(), "\n") {
 			ok := true
@@ -175,9 +175,9 @@ func checkNoCredentialInOutput() bool {
 // authService is a fake Rails verify service of one test, with an
 // auth_url unique to the test: a query tag makes the plugin's cache
 // namespace and circuit breaker the test's own even if the port of an
-// earlier test's service is reused (fakeauth routes on the path only).
+// earlier test's service is reused (fakerails routes on the path only).
 type authService struct {
-	*fakeauth.Server
+	*fakerails.Server
 	url string
 }
 
@@ -189,7 +189,7 @@ func (a *authService) tag() string {
 
 func newAuth(t *testing.T) *authService {
 	t.Helper()
-	fa := fakeauth.New()
+	fa := fakerails.New()
 	t.Cleanup(fa.Close)
 	return &authService{Server: fa, url: fa.VerifyURL() + "?case=" + caseTag(t)}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 var causeAttr = regexp.MustCompile(`cause="([^"]*)"`)
@@ -28,7 +28,7 @@ func TestFailureLogLines(t *testing.T) {
 		{"auth service slow", func(a *authService) { a.SetDelay(3 * time.Second) }, map[string]any{"timeout": 150}, 503, "timeout"},
 		{"auth service 500", func(a *authService) { a.FailNext(1, 500) }, nil, 502, "Internal Server Error"},
 		{"auth service 503 twice", func(a *authService) { a.FailNext(2, 503) }, nil, 502, "Service Unavailable"},
-		{"malformed answer", func(a *authService) { a.SetDefault(fakeauth.Response{Status: 200, Malformed: true}) }, nil, 500, "not a JSON object"},
+		{"malformed answer", func(a *authService) { a.SetDefault(fakerails.Response{Status: 200, Malformed: true}) }, nil, 500, "not a JSON object"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +72,7 @@ func TestFailureLogLines(t *testing.T) {
 func TestConfigErrorOnlyThePluginCanSee(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("badcfg")
-	a.Set(token, fakeauth.OK("u-1"))
+	a.Set(token, fakerails.OK("u-1"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "tls_ca_file": "/nonexistent/legacy-auth-e2e/ca.pem"})
 	res := access(t, shared, newPlugin(), cfg, request("Authorization", token))
 	if res.Exit == nil || res.Exit.Status != 500 {
@@ -118,7 +118,7 @@ func TestAuthURLCredentialsNotLogged(t *testing.T) {
 		s, out := startServer(t)
 		a := newTLSAuth(t)
 		key := newSecret("urlkey")
-		a.SetDefault(fakeauth.OK("u-insecure"))
+		a.SetDefault(fakerails.OK("u-insecure"))
 		cfg := config(t, map[string]any{"auth_url": a.url(t, "noverify") + "&api_key=" + key, "tls_verify": false})
 		res := access(t, s, newPlugin(), cfg, request("Authorization", newToken("urlkey")))
 		wantProxied(t, res, "X-User-ID", "u-insecure", "X-User-Roles", "")

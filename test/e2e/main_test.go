@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // The suite's shared state, set up once by TestMain.

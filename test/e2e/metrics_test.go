@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
 // TestMetrics starts a plugin process with LEGACY_AUTH_METRICS_ADDR (as a
@@ -20,7 +20,7 @@ func TestMetrics(t *testing.T) {
 	}
 	metricsURL := "http://" + addr + "/metrics"
 	probe := &http.Client{Timeout: time.Second}
-	if !waitUntil(5*time.Second, func() bool {
+	if !waitUntil(30*time.Second, func() bool {
 		resp, err := probe.Get(metricsURL)
 		if err == nil {
 			resp.Body.Close()
@@ -32,7 +32,7 @@ func TestMetrics(t *testing.T) {
 
 	a := newAuth(t)
 	good, bad := newToken("metrics"), newToken("metricsbad")
-	a.Set(good, fakeauth.OK("u-m", "r"))
+	a.Set(good, fakerails.OK("u-m", "r"))
 	a.SetDelay(5 * time.Millisecond)
 	cfg := config(t, map[string]any{"auth_url": a.url})
 	p := newPlugin()

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -32,10 +32,10 @@ func TestBreakerCountsOnlyFailures(t *testing.T) {
 	t.Parallel()
 	a := newAuth(t)
 	notFound, badReq, comma, fresh := newToken("b404"), newToken("b400"), newToken("bcomma"), newToken("bfresh")
-	a.Set(notFound, fakeauth.Deny(http.StatusNotFound))
-	a.Set(badReq, fakeauth.Deny(http.StatusBadRequest))
-	a.Set(comma, fakeauth.Response{Status: 200, Body: `{"user_id":"1","roles":["a,b"]}`})
-	a.Set(fresh, fakeauth.OK("u-fresh"))
+	a.Set(notFound, fakerails.Deny(http.StatusNotFound))
+	a.Set(badReq, fakerails.Deny(http.StatusBadRequest))
+	a.Set(comma, fakerails.Response{Status: 200, Body: `{"user_id":"1","roles":["a,b"]}`})
+	a.Set(fresh, fakerails.OK("u-fresh"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "breaker_threshold": 5, "retries": 0})
 	p := newPlugin()
 	for i := 0; i < 6; i++ {
@@ -68,7 +68,7 @@ func TestCredentialKindsInKey(t *testing.T) {
 	t.Parallel()
 	a := newAuth(t)
 	session := "_app_session=" + newSecret("kind")
-	a.Set(session, fakeauth.OK("u-header")) // fakeauth matches on Authorization only
+	a.Set(session, fakerails.OK("u-header")) // fakeauth matches on Authorization only
 	cfg := config(t, map[string]any{"auth_url": a.url, "cookie_names": []any{"_app_session"}})
 	p := newPlugin()
 	wantProxied(t, access(t, shared, p, cfg, request("Authorization", session)), "X-User-ID", "u-header", "X-User-Roles", "")
@@ -104,7 +104,7 @@ func TestScopeIncludesTLSTrust(t *testing.T) {
 func TestCacheBoundPerRoute(t *testing.T) {
 	t.Parallel()
 	a := newAuth(t)
-	a.SetDefault(fakeauth.OK("u-any"))
+	a.SetDefault(fakerails.OK("u-any"))
 	small := config(t, map[string]any{"auth_url": a.url, "cache_max_entries": 10})
 	large := config(t, map[string]any{"auth_url": a.url})
 	ps, pl := newPlugin(), newPlugin()
@@ -158,7 +158,7 @@ func TestRevocationCoversEveryEntryOfACredential(t *testing.T) {
 	rds := redistest.Start(t)
 	a := newAuth(t)
 	token := newToken("revoke")
-	a.Set(token, fakeauth.OK("u-rev"))
+	a.Set(token, fakerails.OK("u-rev"))
 	prefix := redisPrefix(t)
 	cfg := config(t, map[string]any{"auth_url": a.url, "cookie_names": []any{"_s"}, "redis_addrs": []any{rds.Addr()}, "redis_prefix": prefix})
 	p := newPlugin()
@@ -170,7 +170,7 @@ func TestRevocationCoversEveryEntryOfACredential(t *testing.T) {
 		t.Fatalf("second request was not a cache hit")
 	}
 
-	a.Set(token, fakeauth.Deny(401)) // revoked in Rails too
+	a.Set(token, fakerails.Deny(401)) // revoked in Rails too
 	msg, _ := json.Marshal(map[string]string{"credential_sha256": sha256Hex(token)})
 	pub := publisher(t, rds)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -195,7 +195,7 @@ func TestSlowRedisNeverFailsARequest(t *testing.T) {
 	rds := redistest.Start(t)
 	a := newAuth(t)
 	token := newToken("slowredis")
-	a.Set(token, fakeauth.Response{Status: 200, Identity: &fakeauth.Identity{UserID: "u-slow"}, Delay: 600 * time.Millisecond})
+	a.Set(token, fakerails.Response{Status: 200, Identity: &fakerails.Identity{UserID: "u-slow"}, Delay: 600 * time.Millisecond})
 	cfg := config(t, map[string]any{"auth_url": a.url, "timeout": 1000, "redis_timeout": 400,
 		"redis_addrs": []any{rds.Addr()}, "redis_prefix": redisPrefix(t)})
 	rds.Pause()
@@ -231,7 +231,7 @@ func TestStalePolicyPerRoute(t *testing.T) {
 	rds := redistest.Start(t)
 	a := newAuth(t)
 	token := newToken("stale")
-	a.Set(token, fakeauth.OK("u-stale"))
+	a.Set(token, fakerails.OK("u-stale"))
 	prefix := redisPrefix(t)
 	route := func(stale int) map[string]any {
 		return config(t, map[string]any{"auth_url": a.url, "cache_ttl": 0.2, "stale_if_error": stale, "retries": 0,
@@ -251,7 +251,7 @@ func TestStalePolicyPerRoute(t *testing.T) {
 	// Past cache_ttl: what expires an entry in the real binary is its clock.
 	waitUntil(time.Second, func() bool { return time.Since(fetched) > 300*time.Millisecond })
 
-	a.Set(token, fakeauth.Response{Status: 503, Delay: 500 * time.Millisecond})
+	a.Set(token, fakerails.Response{Status: 503, Delay: 500 * time.Millisecond})
 	before := a.Calls()
 	pa, pb := newPlugin(), newPlugin()
 	var wg sync.WaitGroup
@@ -285,7 +285,7 @@ func TestCookieValuesOutsideRFC6265(t *testing.T) {
 	t.Parallel()
 	a := newAuth(t)
 	token := newToken("cookieval")
-	a.Set(token, fakeauth.OK("u-cv"))
+	a.Set(token, fakerails.OK("u-cv"))
 	cfg := config(t, map[string]any{"auth_url": a.url, "cookie_names": []any{"_s"}})
 	p := newPlugin()
 	for _, v := range []string{"junk,remember_user_token=XYZ", "a b", `a"b`, `a\b`, "a\tb"} {
@@ -340,7 +340,7 @@ func TestRedisValuesValidated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAuth(t)
 			token := newToken("planted")
-			a.Set(token, fakeauth.OK("u-real"))
+			a.Set(token, fakerails.OK("u-real"))
 			prefix := redisPrefix(t)
 			cfg := config(t, map[string]any{"auth_url": a.url, "redis_addrs": []any{rds.Addr()}, "redis_prefix": prefix})
 			wantProxied(t, access(t, writer, newPlugin(), cfg, request("Authorization", token)), "X-User-ID", "u-real", "X-User-Roles", "")
@@ -462,8 +462,8 @@ func TestRequestsCountedOnce(t *testing.T) {
 	}
 	a := newAuth(t)
 	good, bad, other := newToken("count"), newToken("countbad"), newToken("countredis")
-	a.Set(good, fakeauth.OK("u-c"))
-	a.Set(other, fakeauth.OK("u-r"))
+	a.Set(good, fakerails.OK("u-c"))
+	a.Set(other, fakerails.OK("u-r"))
 	prefix := redisPrefix(t)
 	cfg := config(t, map[string]any{"auth_url": a.url, "redis_addrs": []any{rds.Addr()}, "redis_prefix": prefix})
 	anon := config(t, map[string]any{"auth_url": a.url, "allow_anonymous": true})

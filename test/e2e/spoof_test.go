@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/legacy-auth/legacy-auth/test/echo"
-	"github.com/legacy-auth/legacy-auth/test/fakeauth"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/echo"
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
 // TestSpoofedIdentityHeaders sends client-made identity headers in every
@@ -68,7 +68,7 @@ func TestSpoofedIdentityHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAuth(t)
 			token := newToken("spoof")
-			a.Set(token, fakeauth.OK("u-7", tc.userRoles...))
+			a.Set(token, fakerails.OK("u-7", tc.userRoles...))
 			fields := map[string]any{"auth_url": a.url}
 			idHeader, rolesHeader := "X-User-ID", "X-User-Roles"
 			if tc.idHeader != "" {

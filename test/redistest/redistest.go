@@ -2,11 +2,10 @@
 // tests: a plain server (Start), a one-node Redis Cluster (StartCluster) and
 // a sentinel watching a server (StartSentinel).
 //
-// redis-server is looked up in PATH, /usr/bin and /usr/local/bin. If it is
-// missing and the test runs as root, it is installed once per test binary
-// with apt-get (bounded by a timeout; `apt-get update` is run when the first
-// install fails). If it still cannot be had the test is skipped, except
-// when the environment variable CI is "true": there it fails.
+// redis-server is looked up in PATH, /usr/bin and /usr/local/bin; tests
+// never install it (.ci/run does). Without it the test is skipped with a
+// message saying so, except when the environment variable CI is "true":
+// there it fails.
 //
 // Each server runs in the foreground with no persistence (--save "",
 // --appendonly no), bound to 127.0.0.1 on a free port, its files in a
@@ -16,7 +15,6 @@ package redistest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,9 +32,8 @@ import (
 
 // Bounds on the slow steps.
 const (
-	installTimeout = 5 * time.Minute
-	readyTimeout   = 15 * time.Second
-	stopTimeout    = 10 * time.Second
+	readyTimeout = 15 * time.Second
+	stopTimeout  = 10 * time.Second
 )
 
 // Server is one redis-server (or sentinel) process.
@@ -101,9 +98,9 @@ func start(t testing.TB, k kind, sentinelConf string) *Server {
 	bin, err := binary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("redistest: redis-server is required in CI and could not be had: %v", err)
+			t.Fatalf("redistest: redis-server is required in CI: %v", err)
 		}
-		t.Skipf("redistest: skipping: redis-server is not installed and could not be installed: %v", err)
+		t.Skipf("redistest: skipping: %v", err)
 	}
 	dir := t.TempDir()
 	var lastErr error
@@ -363,17 +360,13 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binary finds redis-server, installing it once per process if need be.
-// A variable so that tests can pretend it is missing.
+// binary finds redis-server. A variable so that tests can pretend it is
+// missing.
 var binary = func() (string, error) {
-	binOnce.Do(func() { binPath, binErr = findOrInstall() })
-	return binPath, binErr
+	if p := lookup(); p != "" {
+		return p, nil
+	}
+	return "", errors.New("redis-server is not in PATH, /usr/bin or /usr/local/bin: install the redis-server package (apt-get install redis-server; .ci/run does)")
 }
 
 func lookup() string {
@@ -386,53 +379,6 @@ func lookup() string {
 		}
 	}
 	return ""
-}
-
-func findOrInstall() (string, error) {
-	if p := lookup(); p != "" {
-		return p, nil
-	}
-	if os.Geteuid() != 0 {
-		return "", errors.New("redis-server is not in PATH, /usr/bin or /usr/local/bin, and not running as root to apt-get install it (install the redis-server package)")
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", errors.New("redis-server is not in PATH, /usr/bin or /usr/local/bin, and there is no apt-get to install it with")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	out, err := aptGet(ctx, "install", "-y", "--no-install-recommends", "redis-server")
-	if err != nil && ctx.Err() == nil {
-		// Most often the package lists are missing or stale.
-		if uout, uerr := aptGet(ctx, "update"); uerr != nil {
-			out, err = uout, uerr
-		} else {
-			out, err = aptGet(ctx, "install", "-y", "--no-install-recommends", "redis-server")
-		}
-	}
-	if p := lookup(); p != "" {
-		return p, nil
-	}
-	if ctx.Err() != nil {
-		err = fmt.Errorf("gave up after %s: %w", installTimeout, ctx.Err())
-	}
-	return "", fmt.Errorf("apt-get install redis-server: %v\n%s", err, lastLines(out, 15))
-}
-
-func aptGet(ctx context.Context, args ...string) (string, error) {
-	args = append([]string{"-q", "-o", "DPkg::Lock::Timeout=120"}, args...)
-	cmd := exec.CommandContext(ctx, "apt-get", args...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // tailBuffer keeps the last max bytes written to it.

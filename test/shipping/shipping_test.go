@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/gateway"
-	"github.com/legacy-auth/legacy-auth/test/kongsim"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -169,6 +169,11 @@ func TestDockerfileAgreesWithKongConfAndBinary(t *testing.T) {
 // TestDeckFile validates every legacy-auth config of kong/kong.yml against
 // the schema the binary dumps, as Kong's declarative loader would, and
 // checks the rate-limiting plugin limits by the header legacy-auth sets.
+// TestDeckFile checks kong/kong.yml is safe to copy: every legacy-auth
+// config passes the plugin's schema, every route runs legacy-auth (public
+// ones with allow_anonymous, so forged identity headers never reach an
+// upstream), Rails' verify endpoint is blocked, auth_url is written once,
+// and rate-limiting limits by the header legacy-auth injects.
 func TestDeckFile(t *testing.T) {
 	dir := root(t)
 	bin := build(t, dir)
@@ -187,33 +192,72 @@ func TestDeckFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	idHeader := map[*gateway.Service]string{}
-	authed := 0
+	processed := map[*gateway.Plugin]map[string]any{}
+	authURLs := map[string]bool{}
 	for _, pl := range deck.Plugins {
-		if pl.Name != "legacy-auth" {
+		if pl.Name != gateway.LegacyAuth {
 			continue
 		}
-		authed++
-		processed, err := kongsim.ProcessConfig(info.Schema, pl.Config)
+		conf, err := kongsim.ProcessConfig(info.Schema, pl.Config)
 		if err != nil {
 			t.Errorf("%s: %v", pl.Where, err)
 			continue
 		}
-		idHeader[pl.Service] = processed["user_id_header"].(string)
+		processed[pl] = conf
+		authURLs[conf["auth_url"].(string)] = true
 	}
-	if authed < 3 {
-		t.Errorf("%d legacy-auth plugins in kong.yml, want one per new service (3)", authed)
+	if len(authURLs) != 1 {
+		t.Errorf("legacy-auth entries use %d auth_urls, want one: %v", len(authURLs), authURLs)
 	}
-	for _, pl := range deck.Plugins {
-		if pl.Name != "rate-limiting" {
+	for u := range authURLs {
+		if n := strings.Count(deckText(t, dir), u); n != 1 {
+			t.Errorf("auth_url %s is written %d times in kong.yml, want once (an anchor)", u, n)
+		}
+	}
+
+	public := map[string]bool{"rails-route": true, "rails-internal-blocked": true, "bff-health-route": true}
+	authenticated := 0
+	for _, r := range deck.Routes {
+		pl := deck.PluginFor(gateway.LegacyAuth, r)
+		if pl == nil {
+			t.Errorf("route %s runs no legacy-auth: client-sent X-User-ID would reach its upstream", r.Name)
 			continue
 		}
-		want, ok := idHeader[pl.Service]
-		if !ok {
-			t.Errorf("%s: rate-limiting on a service without legacy-auth", pl.Where)
+		anonymous := processed[pl]["allow_anonymous"] == true
+		if anonymous != public[r.Name] {
+			t.Errorf("route %s: allow_anonymous %v, want %v", r.Name, anonymous, public[r.Name])
 		}
-		if pl.Config["limit_by"] != "header" || !strings.EqualFold(pl.Config["header_name"].(string), want) {
-			t.Errorf("%s: rate-limiting must limit by the injected %s header, config %v", pl.Where, want, pl.Config)
+		if !anonymous {
+			authenticated++
+		}
+		if rl := deck.PluginFor("rate-limiting", r); rl != nil {
+			want := processed[pl]["user_id_header"].(string)
+			if anonymous || rl.Config["limit_by"] != "header" || !strings.EqualFold(rl.Config["header_name"].(string), want) {
+				t.Errorf("route %s: rate-limiting must limit authenticated users by the injected %s header, config %v", r.Name, want, rl.Config)
+			}
+		}
+	}
+	if authenticated < 3 {
+		t.Errorf("%d authenticated routes, want one per new service (3)", authenticated)
+	}
+
+	// Every way to ask for the verify endpoint through the Rails route
+	// lands on a route that request-termination closes.
+	for _, p := range []string{"/rails/internal/auth/verify", "/rails/internal/auth/verify.json", "/rails//internal/auth/verify",
+		"/rails/./internal/auth/verify", "/rails/x/../internal/auth/verify", "/rails/%69nternal/auth/verify"} {
+		for _, method := range []string{"GET", "POST"} {
+			r := deck.RouteFor(method, p)
+			if r == nil {
+				continue // no route: Kong answers 404
+			}
+			term := deck.PluginFor(gateway.RequestTermination, r)
+			if term == nil {
+				t.Errorf("%s %s reaches route %s without request-termination", method, p, r.Name)
+				continue
+			}
+			if code, _ := term.Config["status_code"].(float64); code < 400 || code > 499 {
+				t.Errorf("%s %s: request-termination answers %v, want a 4xx", method, p, term.Config["status_code"])
+			}
 		}
 	}
 	if !strings.Contains(deckText(t, dir), "_format_version: \"3.0\"") {

@@ -1,4 +1,4 @@
-package fakeauth
+package fakerails
 
 import (
 	"encoding/json"
@@ -70,7 +70,7 @@ func (r Response) render() (int, []byte) {
 		if err != nil {
 			// Only an unencodable UserID (a func, a channel) gets here:
 			// a test bug, reported loudly as a 500 the test will notice.
-			return http.StatusInternalServerError, errorBody(fmt.Sprintf("fakeauth: encoding identity: %v", err))
+			return http.StatusInternalServerError, errorBody(fmt.Sprintf("fakerails: encoding identity: %v", err))
 		}
 		return status, b
 	case r.Body != "":

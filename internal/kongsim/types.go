@@ -1,13 +1,3 @@
-// Package kongsim plays Kong's side of the external-plugin protocol so that
-// tests and the local gateway can drive the real legacy-auth binary exactly
-// as Kong 3.x does: the -dump query command, the managed plugin-server
-// process, instance start/close, and access events over length-prefixed
-// protobuf frames on a unix socket.
-//
-// Every behaviour here is written from Kong's own source (Kong/kong,
-// kong/runloop/plugin_servers/{process.lua,plugin.lua,rpc/pb_rpc.lua},
-// kong/db/schema/metaschema.lua, kong/pdk/*) and go-pdk's server/ and bridge/
-// packages; the function comments cite the file each one follows.
 package kongsim
 
 // Header is one request header line as the client sent it: name spelling

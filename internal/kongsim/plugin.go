@@ -325,25 +325,16 @@ func (s *Server) handleEventOnce(ctx context.Context, ev *event, seq int, confJS
 	return eventOutcome{errMsg: "unknown error"}
 }
 
-// Access runs one access event of plugin p the way Kong does
-// (kong/runloop/plugin_servers/plugin.lua + rpc/pb_rpc.lua, inside
-// kong/init.lua execute_collecting_plugins_iterator): the config gets its
-// __seq__ (new on a config change or after Rebuild), the instance is found
-// or started (closing the previous one), cmd_handle_event "access" runs on
-// a pooled connection and PDK calls are served against req.
+// Access runs one access event of plugin p as Kong does (plugin.lua and
+// rpc/pb_rpc.lua): the instance for config's __seq__ is found or started,
+// cmd_handle_event "access" runs on a pooled connection, and PDK calls are
+// served against req. config is the processed config (ProcessConfig).
 //
-// config is the processed plugin config (see ProcessConfig). The result
-// records PDK calls, logs, kong.ctx.shared, the upstream request headers,
-// and the response when the plugin exited or Kong answered 500 itself
-// (Result.KongError says why: connection failures, raised PDK errors such
-// as invalid header values, a second "closed" after the retry, ...).
-//
-// The returned error is non-nil only when the simulation itself must not
-// be trusted: the plugin called a PDK method Kong does not have ("method
-// ... not found") or one this simulator does not implement, the event
-// exceeded its 30 s bound, ctx ended, or the arguments are unusable. The
-// Result is still returned alongside those errors when there is one.
-// Access is safe for concurrent use; every event has its own connection.
+// The Result records PDK calls, logs, kong.ctx.shared, the upstream headers
+// and the response (the plugin's exit, or Kong's own 500 with KongError
+// saying why). The error is non-nil only when the simulation cannot be
+// trusted: an unknown or unsimulated PDK method, the 30 s bound, ctx, or
+// unusable arguments; a Result may come with it. Safe for concurrent use.
 func (s *Server) Access(ctx context.Context, p PluginRef, config map[string]any, req *Request) (*Result, error) {
 	if p.ID == "" {
 		return nil, fmt.Errorf("access: plugin ID is required")

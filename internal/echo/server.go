@@ -142,6 +142,7 @@ func serveConn(c net.Conn) {
 
 		path, query, _ := strings.Cut(target, "?")
 		body, _ := json.Marshal(Reply{Method: req.Method, Path: path, Query: query, Headers: names})
+		body = append(body, '\n') // so curl's output ends its line
 		closeAfter := req.Close || n > maxBodyBytes
 		if err := writeReply(c, req.Method, body, closeAfter); err != nil || closeAfter {
 			return

@@ -5,6 +5,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,6 +58,8 @@ func (c *Config) Access(kong *pdk.PDK) {
 	}
 	if v, ok := h["x-sleep"]; ok {
 		d, _ := time.ParseDuration(v[0])
+		// Tests wait for this line to know the event is in the handler.
+		fmt.Fprintf(os.Stderr, "echoplugin: sleeping %s\n", d)
 		time.Sleep(d)
 	}
 	set := map[string][]string{

@@ -1,4 +1,4 @@
-package fakeauth
+package fakerails
 
 import (
 	"errors"
@@ -27,7 +27,7 @@ type Server struct {
 func New() *Server {
 	s, err := Start("127.0.0.1:0", NewHandler())
 	if err != nil {
-		panic(fmt.Sprintf("fakeauth: %v", err))
+		panic(fmt.Sprintf("fakerails: %v", err))
 	}
 	return s
 }
@@ -75,14 +75,14 @@ func (s *Server) Up() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("fakeauth: Up after Close")
+		return errors.New("fakerails: Up after Close")
 	}
 	if s.srv != nil {
 		return nil
 	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("fakeauth: listening again on %s: %w", s.addr, err)
+		return fmt.Errorf("fakerails: listening again on %s: %w", s.addr, err)
 	}
 	s.serveLocked(ln)
 	return nil
@@ -128,13 +128,13 @@ func (s *Server) stopLocked() {
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("fakeauth: bad address %q: %w", addr, err)
+		return fmt.Errorf("fakerails: bad address %q: %w", addr, err)
 	}
 	if host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("fakeauth: %q is not a loopback address", addr)
+		return fmt.Errorf("fakerails: %q is not a loopback address", addr)
 	}
 	return nil
 }

@@ -47,6 +47,10 @@ type ServerOptions struct {
 	// RespawnDelay is the minimum time between two spawns
 	// (process.lua: next_spawn = ngx.now() + 1). Zero means 1 s.
 	RespawnDelay time.Duration
+	// RespawnAfter is the timer the supervisor waits on before a respawn;
+	// nil means time.After. Tests pass their own channel to decide when
+	// the respawn happens instead of racing RespawnDelay.
+	RespawnAfter func(time.Duration) <-chan time.Time
 }
 
 // Server is a plugin server process managed the way Kong manages one
@@ -119,6 +123,9 @@ func (s *Server) kongLog(level, format string, args ...any) {
 func StartServer(ctx context.Context, bin string, opts ServerOptions) (*Server, error) {
 	if opts.RespawnDelay <= 0 {
 		opts.RespawnDelay = time.Second
+	}
+	if opts.RespawnAfter == nil {
+		opts.RespawnAfter = time.After
 	}
 	s := &Server{
 		bin:     bin,
@@ -262,12 +269,10 @@ func (s *Server) supervise(h *procHandle) {
 		}
 		wait := time.Until(s.nextSpawn)
 		s.mu.Unlock()
-		if wait > 0 {
-			select {
-			case <-time.After(wait):
-			case <-s.closeCh:
-				return
-			}
+		select {
+		case <-s.opts.RespawnAfter(max(wait, 0)):
+		case <-s.closeCh:
+			return
 		}
 		s.mu.Lock()
 		if s.closing {

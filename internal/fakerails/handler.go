@@ -1,4 +1,4 @@
-// Package fakeauth is a scriptable stand-in for the legacy Rails "verify"
+// Package fakerails is a scriptable stand-in for the legacy Rails "verify"
 // endpoint that the legacy-auth plugin calls.
 //
 // The verify contract it implements: a request carrying the client's
@@ -15,7 +15,7 @@
 // Use New for a test server on an ephemeral 127.0.0.1 port, or NewHandler to
 // serve the same logic from another http.Server (the local gateway's demo
 // mode does, on a fixed port).
-package fakeauth
+package fakerails
 
 import (
 	"context"

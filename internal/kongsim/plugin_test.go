@@ -63,7 +63,7 @@ type syncBuffer = testutil.SyncBuffer
 // log lines travel through a pipe and may trail the RPC that caused them.
 func waitOutput(t *testing.T, out *syncBuffer, substr string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), substr) {
 		if time.Now().After(deadline) {
 			t.Errorf("output lacks %q:\n%s", substr, out)
@@ -445,9 +445,21 @@ func TestConfigChangeAndRebuild(t *testing.T) {
 func TestKillAndRespawn(t *testing.T) {
 	// Kong respawns no sooner than RespawnDelay after the previous spawn;
 	// killing right after a spawn leaves a window where the socket file
-	// exists but nobody listens.
+	// exists but nobody listens. The test holds that window open: the
+	// first respawn waits for its go.
 	cfg := echoConfig(t, map[string]any{"greeting": "k"})
-	s, out := startEcho(t, ServerOptions{RespawnDelay: 1500 * time.Millisecond})
+	respawn := make(chan time.Time, 1)
+	held := true
+	var heldMu sync.Mutex
+	s, out := startEcho(t, ServerOptions{RespawnAfter: func(d time.Duration) <-chan time.Time {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		if held {
+			held = false
+			return respawn
+		}
+		return time.After(d)
+	}})
 	ref := PluginRef{ID: "plugin-1"}
 	ctx := testCtx(t, 30*time.Second)
 	if res, err := s.Access(ctx, ref, cfg, &Request{}); err != nil || res.Exit != nil {
@@ -467,7 +479,7 @@ func TestKillAndRespawn(t *testing.T) {
 		}
 		inflight <- res
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitOutput(t, out, "echoplugin: sleeping 2s")
 	if err := s.Kill(); err != nil {
 		t.Fatalf("Kill: %v", err)
 	}
@@ -486,6 +498,7 @@ func TestKillAndRespawn(t *testing.T) {
 	if res.Exit == nil || res.Exit.Status != 500 || res.KongError != "connection refused" {
 		t.Errorf("event before respawn: exit %+v, KongError %q", res.Exit, res.KongError)
 	}
+	respawn <- time.Now()
 	if err := s.WaitReady(ctx); err != nil {
 		t.Fatalf("WaitReady: %v", err)
 	}

@@ -202,3 +202,27 @@ func TestStartRejectsNonLoopback(t *testing.T) {
 		}
 	}
 }
+
+// Both flavours end their answer with a newline, so `curl -s` output does
+// not run into the shell prompt.
+func TestReplyEndsWithNewline(t *testing.T) {
+	t.Parallel()
+	s := New()
+	t.Cleanup(s.Close)
+	ts := httptest.NewServer(Handler())
+	t.Cleanup(ts.Close)
+	for name, url := range map[string]string{"Server": s.URL(), "Handler": ts.URL} {
+		resp, err := http.Get(url + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(body), "}\n") {
+			t.Errorf("%s: body %q does not end with a newline", name, body)
+		}
+	}
+}
