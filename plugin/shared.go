@@ -188,7 +188,7 @@ func (rt *runtime) sharedLookup(key string) (*cacheEntry, bool) {
 		return nil, false
 	}
 	redisGetHit.Inc()
-	return &cacheEntry{id: newIdentity(e.UserID, e.Roles, e.Extra), fetched: e.Fetched}, true
+	return &cacheEntry{id: newIdentity(e.UserID, e.Roles, e.Extra, e.Fetched), fetched: e.Fetched}, true
 }
 
 // sharedStore writes a fresh answer to Redis in the background: the request
