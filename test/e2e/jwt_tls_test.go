@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/legacy-auth/legacy-auth/test/kongsim"
+)
+
+// TestSchemaRefusesTLSAndJWTSettingsThatDoNothing: Kong's Admin API, with
+// the schema from `legacy-auth -dump`, refuses TLS settings that would be
+// ignored and a signed identity without a cache (a token may not outlive
+// its identity's freshness), before they reach the plugin.
+func TestSchemaRefusesTLSAndJWTSettingsThatDoNothing(t *testing.T) {
+	trackPluginSources()
+	const https = "https://127.0.0.1:3000/verify"
+	const http = "http://127.0.0.1:3000/verify"
+	tests := []struct {
+		name  string
+		conf  map[string]any
+		field string // "" → accepted
+		msg   string // part of the entity error
+	}{
+		{"tls_verify false with tls_ca_file", map[string]any{"auth_url": https, "tls_verify": false, "tls_ca_file": "/etc/ca.pem"}, "tls_ca_file", "CA would be ignored"},
+		{"tls_ca_file on http", map[string]any{"auth_url": http, "tls_ca_file": "/etc/ca.pem"}, "auth_url", "tls_ca_file needs an https:// auth_url"},
+		{"client certificate on http", map[string]any{"auth_url": http, "tls_cert_file": "/c.pem", "tls_key_file": "/k.pem"}, "auth_url", "tls_cert_file needs an https:// auth_url"},
+		{"tls_verify false on http", map[string]any{"auth_url": http, "tls_verify": false}, "auth_url", "tls_verify false needs an https:// auth_url"},
+		{"jwt_header with cache_ttl 0", map[string]any{"auth_url": http, "cache_ttl": 0, "jwt_header": "X-Identity-Token", "jwt_key_file": "/k.pem"}, "jwt_header", "cache_ttl"},
+		{"https with a CA", map[string]any{"auth_url": https, "tls_ca_file": "/etc/ca.pem"}, "", ""},
+		{"https without verification", map[string]any{"auth_url": https, "tls_verify": false}, "", ""},
+		{"plain http", map[string]any{"auth_url": http}, "", ""},
+		{"jwt with a cache", map[string]any{"auth_url": http, "cache_ttl": 60, "jwt_ttl": 86400, "jwt_header": "X-Identity-Token", "jwt_key_file": "/k.pem"}, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := kongsim.ProcessConfig(schema, tc.conf)
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var se *kongsim.SchemaError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v, want a schema violation", err, err)
+			}
+			t.Logf("rejected: %v", se.Problems)
+			if _, ok := se.Problems["config."+tc.field]; !ok {
+				t.Errorf("rejection does not name config.%s: %v", tc.field, se.Problems)
+			}
+			if !strings.Contains(strings.Join(se.Problems["config.@entity"], "; "), tc.msg) {
+				t.Errorf("entity error %v, want one containing %q", se.Problems["config.@entity"], tc.msg)
+			}
+		})
+	}
+}
