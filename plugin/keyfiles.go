@@ -119,13 +119,15 @@ func (r *reloader[T]) readAll() ([][]byte, [sha256.Size]byte, error) {
 }
 
 // load reads and parses the files now (configuration time), installing the
-// result when it differs from what the reloader holds.
+// result when it differs from what the reloader holds. The next background
+// look is then reloadInterval away: the files were just read.
 func (r *reloader[T]) load() (T, error) {
 	var zero T
 	contents, sum, err := r.readAll()
 	if err != nil {
 		return zero, err
 	}
+	r.next.Store(time.Now().Add(reloadInterval).UnixNano())
 	if l := r.cur.Load(); l != nil && l.sum == sum {
 		return l.value, nil
 	}
