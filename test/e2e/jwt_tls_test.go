@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/legacy-auth/legacy-auth/test/fakeauth"
 	"github.com/legacy-auth/legacy-auth/test/kongsim"
 )
 
@@ -53,5 +58,44 @@ func TestSchemaRefusesTLSAndJWTSettingsThatDoNothing(t *testing.T) {
 				t.Errorf("entity error %v, want one containing %q", se.Problems["config.@entity"], tc.msg)
 			}
 		})
+	}
+}
+
+// TestTokenCappedAtCacheTTL: through the binary, a jwt_ttl of a day with a
+// cache_ttl of a minute gives tokens that expire no later than a minute
+// after Rails answered, and say when that was (auth_time).
+func TestTokenCappedAtCacheTTL(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := writePKCS8(t, priv)
+	a := newAuth(t)
+	token := newToken("jwtcap")
+	a.Set(token, fakeauth.OK("u-cap"))
+	cfg := config(t, map[string]any{"auth_url": a.url, "cache_ttl": 60, "jwt_ttl": 86400,
+		"jwt_header": "X-Identity-Token", "jwt_key_file": keyFile, "jwt_audience": "orders-api"})
+	before := time.Now().Truncate(time.Second)
+	res := access(t, shared, newPlugin(), cfg, request("Authorization", token))
+	after := time.Now()
+	wantProxied(t, res, "X-User-ID", "u-cap", "X-User-Roles", "")
+	raw, ok := upstreamValue(res, "X-Identity-Token")
+	if !ok {
+		t.Fatal("no token upstream")
+	}
+	var c struct {
+		AuthTime *jwt.NumericDate `json:"auth_time"`
+		jwt.RegisteredClaims
+	}
+	if _, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return pub, nil },
+		jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithAudience("orders-api")); err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	t.Logf("iat %v auth_time %v exp %v (lifetime %v)", c.IssuedAt.Time, c.AuthTime, c.ExpiresAt.Time, c.ExpiresAt.Sub(c.IssuedAt.Time))
+	if c.AuthTime == nil || c.AuthTime.Before(before) || c.AuthTime.After(after) {
+		t.Fatalf("auth_time %v, want the moment Rails answered (between %v and %v)", c.AuthTime, before, after)
+	}
+	if limit := c.AuthTime.Add(60 * time.Second); c.ExpiresAt.After(limit) {
+		t.Errorf("exp %v is after auth_time + cache_ttl %v", c.ExpiresAt.Time, limit)
 	}
 }
