@@ -410,13 +410,13 @@ func TestSecrets(t *testing.T) {
 	if strings.Contains(logs.String(), "s3cr3t") {
 		t.Errorf("token leaked into logs:\n%s", logs.String())
 	}
-	for key := range identities.c.Items() {
+	rt, _ := cfg.compile()
+	for _, key := range rt.part.Load().ids.keys() {
 		if strings.Contains(key, "s3cr3t") {
 			t.Errorf("raw token used as a cache key")
 		}
 	}
-	rt, _ := cfg.compile()
-	if _, ok := identities.get(cacheKey(rt.namespace, credential{authorization: token}.material())); !ok {
+	if lookupIdentity(rt.part.Load(), credentialKey(rt.scope, credential{authorization: token})) == nil {
 		t.Errorf("identity not cached under its hashed key")
 	}
 }

@@ -25,7 +25,7 @@ func benchService(b *testing.B, status int) *httptest.Server {
 	return srv
 }
 
-func benchRuntime(b *testing.B, cfg *Config) *runtime {
+func benchRuntime(b *testing.B, cfg *Config) *engine {
 	b.Helper()
 	rt, err := cfg.compile()
 	if err != nil {

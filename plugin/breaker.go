@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,42 +9,45 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-// breaker guards one auth service. It is sony/gobreaker (a maintained
+// breaker guards one auth service scope. It is sony/gobreaker (a maintained
 // implementation of the classic closed/open/half-open machine) plus the time
 // it last opened, which gobreaker does not expose and Retry-After needs.
 type breaker struct {
 	cb       *gobreaker.CircuitBreaker[*Identity]
 	cooldown time.Duration
 	openedAt atomic.Int64 // unix nanoseconds
+	lastUsed atomic.Int64 // unix nanoseconds, for pruning
 }
 
-// breakers holds one breaker per auth service and breaker settings, for the
-// life of the process: like the cache, it must survive instance restarts,
-// and every instance calling the same auth_url must see the same state.
+// breakers holds one breaker per scope and breaker settings. It outlives
+// plugin instances (every instance of a scope must see the same state);
+// breakers unused for breakerIdle are pruned.
 var breakers sync.Map // string → *breaker
 
-// breakerFor returns the shared breaker of s's auth service, or nil when
-// the breaker is disabled.
-func breakerFor(s settings) *breaker {
-	if s.breakerThreshold == 0 {
-		return nil
+// breakerIdle is how long an unused breaker is kept.
+const breakerIdle = 10 * time.Minute
+
+// breakerFor returns the shared breaker named key, creating it.
+func breakerFor(key string, sc scope, threshold int, cooldown time.Duration, now time.Time) *breaker {
+	if v, ok := breakers.Load(key); ok {
+		b := v.(*breaker)
+		if n := now.UnixNano(); n-b.lastUsed.Load() > int64(time.Second) {
+			b.lastUsed.Store(n)
+		}
+		return b
 	}
-	key := fmt.Sprintf("%s %s|%d|%s", s.authMethod, s.authURL.String(), s.breakerThreshold, s.breakerCooldown)
-	if b, ok := breakers.Load(key); ok {
-		return b.(*breaker)
-	}
-	b := &breaker{cooldown: s.breakerCooldown}
-	threshold := uint32(s.breakerThreshold)
+	b := &breaker{cooldown: cooldown}
+	b.lastUsed.Store(now.UnixNano())
+	trip := uint32(threshold)
 	b.cb = gobreaker.NewCircuitBreaker[*Identity](gobreaker.Settings{
-		Name:        s.authURL.Redacted(),
-		MaxRequests: 1, // one probe in half-open
-		Timeout:     s.breakerCooldown,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
-		IsSuccessful: func(err error) bool {
-			// A 401/403 is Rails working as intended.
-			var rejected *rejectedError
-			return err == nil || errors.As(err, &rejected)
-		},
+		Name:        sc.name, // no userinfo, no query: it is logged and a metric label
+		MaxRequests: 1,       // one probe in half-open
+		Timeout:     cooldown,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= trip },
+		// Only the auth service failing counts: an answer about one
+		// credential (401, 403, 404, an invalid 200...) never opens the
+		// breaker for everyone else.
+		IsSuccessful: func(err error) bool { return err == nil || !authServiceFailed(err) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				b.openedAt.Store(time.Now().UnixNano())
@@ -56,6 +58,19 @@ func breakerFor(s settings) *breaker {
 	})
 	actual, _ := breakers.LoadOrStore(key, b)
 	return actual.(*breaker)
+}
+
+// pruneBreakers drops breakers unused since before now-breakerIdle.
+func pruneBreakers(now time.Time) int {
+	n := 0
+	breakers.Range(func(k, v any) bool {
+		if now.UnixNano()-v.(*breaker).lastUsed.Load() > int64(breakerIdle) {
+			breakers.Delete(k)
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // openError is returned while the breaker refuses calls.

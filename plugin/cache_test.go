@@ -3,21 +3,35 @@ package plugin
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// fakeClock is an injected clock: tests move time, nothing sleeps.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // TestBoundedCacheHardBound: concurrent inserts released together at
 // max-1 entries never overshoot the bound.
 func TestBoundedCacheHardBound(t *testing.T) {
 	t.Parallel()
+	clock := newFakeClock()
 	for round := 0; round < 20; round++ {
-		b := newBoundedCache()
+		b := newBoundedCache(clock.now)
 		const max = 100
 		for i := 0; i < max-1; i++ {
 			b.add(fmt.Sprint("k", i), i, time.Hour, max)
 		}
-		b.lastSweep.Store(time.Now().UnixNano()) // no eviction during the race: test the check itself
+		b.lastSweep.Store(clock.now().UnixNano()) // no eviction during the race: test the check itself
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for g := 0; g < 32; g++ {
@@ -36,28 +50,71 @@ func TestBoundedCacheHardBound(t *testing.T) {
 	}
 }
 
-// TestBoundedCacheEvicts: a full cache makes room once a sweep period has
-// passed, so users beyond the bound are cached again instead of never.
+// TestBoundedCacheEvicts: a full cache refuses new keys until a sweep
+// period has passed, then evicts exactly a tenth (plus one) at random and
+// admits the new key.
 func TestBoundedCacheEvicts(t *testing.T) {
 	t.Parallel()
-	b := newBoundedCache()
+	clock := newFakeClock()
+	b := newBoundedCache(clock.now)
 	const max = 50
 	for i := 0; i < max; i++ {
-		b.add(fmt.Sprint("k", i), i, time.Hour, max)
+		if !b.add(fmt.Sprint("k", i), i, time.Hour, max) {
+			t.Fatalf("key %d refused below the bound", i)
+		}
 	}
-	b.lastSweep.Store(time.Now().UnixNano())
+	b.lastSweep.Store(clock.now().UnixNano())
 	if b.add("refused", 1, time.Hour, max) {
 		t.Fatal("a full cache accepted a new key before the sweep period")
 	}
-	b.lastSweep.Store(time.Now().Add(-2 * sweepEvery).UnixNano())
+	if n := b.Len(); n != max {
+		t.Fatalf("%d items after a refused add, want %d", n, max)
+	}
+	clock.advance(sweepEvery)
 	if !b.add("admitted", 1, time.Hour, max) {
 		t.Fatal("a full cache refused a new key after the sweep period: no eviction")
 	}
-	if n := b.Len(); n > max {
-		t.Errorf("%d items, bound %d", n, max)
+	if _, ok := b.get("admitted"); !ok {
+		t.Fatal("the admitted key is not in the cache")
+	}
+	if want := max - (max/10 + 1) + 1; b.Len() != want {
+		t.Errorf("%d items after eviction and one add, want %d (a tenth plus one evicted)", b.Len(), want)
 	}
 	// A key already present is always refreshed, full or not.
-	if !b.add("k1", 2, time.Hour, max) && !b.add("admitted", 2, time.Hour, max) {
-		t.Error("refreshing an existing key was refused")
+	for b.Len() < max {
+		b.add(fmt.Sprint("fill", b.Len()), 0, time.Hour, max)
+	}
+	if !b.add("admitted", 2, time.Hour, max) {
+		t.Error("refreshing an existing key in a full cache was refused")
+	}
+}
+
+// TestPartitionsPrune: a partition unused for longer than its retention is
+// dropped, and an engine holding it acquires a live one.
+func TestPartitionsPrune(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	ps := newPartitionSet(clock.now)
+	sc := scope{id: "0123456789abcdef", name: "http://x/verify"}
+	p := ps.acquire("a", sc)
+	p.keepAtLeast(time.Hour)
+	q := ps.acquire("b", sc)
+	q.keepAtLeast(time.Minute)
+	if got := ps.siblings(sc); len(got) != 2 {
+		t.Fatalf("%d siblings, want 2", len(got))
+	}
+	clock.advance(30 * time.Minute)
+	p.touch(clock.now())
+	if n := ps.prune(); n != 1 {
+		t.Fatalf("prune dropped %d, want 1 (b: idle past its retention)", n)
+	}
+	if !q.dead.Load() || p.dead.Load() {
+		t.Errorf("dead: a=%v b=%v, want a live, b dead", p.dead.Load(), q.dead.Load())
+	}
+	if got := ps.siblings(sc); len(got) != 1 || got[0] != p {
+		t.Errorf("siblings after prune = %v, want [a]", got)
+	}
+	if r := ps.acquire("b", sc); r == q {
+		t.Error("acquire returned the pruned partition")
 	}
 }

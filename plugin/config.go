@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,6 +162,11 @@ type Config struct {
 	// trouble never holds a request longer. Default: 50.
 	RedisTimeout *float64 `json:"redis_timeout"`
 
+	// PluginID is Kong's id of the plugin entity (__plugin_id, set by
+	// kong/runloop/plugins_iterator.lua): each plugin entity gets its own
+	// bounded cache partition.
+	PluginID string `json:"-"`
+
 	// decodeProblems are the fields whose JSON value had the wrong type.
 	// UnmarshalJSON records them instead of failing, so that the instance
 	// still starts and answers 500 with a log line naming the field, rather
@@ -170,7 +174,7 @@ type Config struct {
 	decodeProblems []string
 
 	once sync.Once
-	rt   *runtime
+	rt   *engine
 	err  error
 }
 
@@ -229,6 +233,9 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		c.decodeProblems = append(c.decodeProblems, "config: not a JSON object")
 		return nil
 	}
+	if v, ok := raw["__plugin_id"]; ok {
+		_ = json.Unmarshal(v, &c.PluginID) // an id of another type: no partition of its own
+	}
 	for name, dst := range c.configFields() {
 		v, ok := raw[name]
 		if !ok {
@@ -286,8 +293,8 @@ type settings struct {
 	aclGroups      bool
 	allowAnonymous bool
 	tls            tlsSettings
-	jwt            *jwtSigner         // nil when off
-	shared         *sharedcache.Cache // nil when off
+	jwt            *jwtSigner           // nil when off
+	redis          *sharedcache.Options // nil when off
 }
 
 // errInvalidConfig wraps every configuration problem.
@@ -299,6 +306,17 @@ var reservedHeaders = map[string]bool{
 	"authorization": true, "proxy-authorization": true, "host": true, "cookie": true,
 	"content-length": true, "content-type": true, "transfer-encoding": true,
 	"connection": true, "te": true, "upgrade": true, "keep-alive": true, "trailer": true,
+}
+
+// isReservedHeader reports whether name is reserved in any spelling nginx
+// treats alike (case, '-' or '_').
+func isReservedHeader(name string) bool {
+	for r := range reservedHeaders {
+		if headerNameEqual(r, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // settings applies the defaults (also for JSON null) and validates, reporting
@@ -323,6 +341,11 @@ func (c *Config) settings() (settings, error) {
 			problems = append(problems, "auth_url: scheme must be http or https")
 		case u.Host == "":
 			problems = append(problems, "auth_url: missing host")
+		case u.User != nil:
+			// Go's client would send it as Authorization: Basic on
+			// cookie-only requests: the gateway's secret in place of the
+			// client's credential.
+			problems = append(problems, "auth_url: must not carry userinfo (user:password@)")
 		default:
 			s.authURL = u
 		}
@@ -370,7 +393,7 @@ func (c *Config) settings() (settings, error) {
 		switch {
 		case !isToken(h.value):
 			problems = append(problems, h.field+": not a valid header name")
-		case reservedHeaders[strings.ToLower(h.value)]:
+		case isReservedHeader(h.value):
 			problems = append(problems, h.field+": "+h.value+" is reserved and cannot carry the identity")
 		}
 	}
@@ -438,20 +461,4 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// cacheNamespace is the part of every cache key that scopes answers to one
-// auth service and method: two plugin configurations with different
-// auth_url or auth_method never share an answer.
-//
-// The answer fields read into extra headers are part of it too: an identity
-// cached by a configuration that reads fewer fields must not be served to
-// one that needs more.
-func (s settings) cacheNamespace() []byte {
-	material := s.authMethod + "\x00" + s.authURL.String()
-	for _, e := range s.extras {
-		material += "\x00" + e.field
-	}
-	sum := sha256.Sum256([]byte(material))
-	return sum[:namespaceLen]
 }

@@ -144,18 +144,43 @@ func parseRoles(raw json.RawMessage) ([]string, error) {
 	if raw[0] != '[' || json.Unmarshal(raw, &roles) != nil {
 		return nil, fmt.Errorf("%w: roles must be an array of strings", errInvalidResponse)
 	}
-	if len(roles) > maxRoles {
-		return nil, fmt.Errorf("%w: more than %d roles", errInvalidResponse, maxRoles)
-	}
-	for _, r := range roles {
-		if r == "" || len(r) > maxRoleLen || strings.IndexByte(r, ',') >= 0 || !isHeaderSafe(r) {
-			return nil, fmt.Errorf("%w: a role is empty, too long, or has a comma or control characters", errInvalidResponse)
-		}
+	if err := checkRoles(roles); err != nil {
+		return nil, err
 	}
 	if len(roles) == 0 {
 		return nil, nil
 	}
 	return roles, nil
+}
+
+func checkRoles(roles []string) error {
+	if len(roles) > maxRoles {
+		return fmt.Errorf("%w: more than %d roles", errInvalidResponse, maxRoles)
+	}
+	for _, r := range roles {
+		if r == "" || len(r) > maxRoleLen || strings.IndexByte(r, ',') >= 0 || !isHeaderSafe(r) {
+			return fmt.Errorf("%w: a role is empty, too long, or has a comma or control characters", errInvalidResponse)
+		}
+	}
+	return nil
+}
+
+// checkIdentity applies the checks of parseIdentity to values that did not
+// come as JSON (the shared cache): what reaches a header is checked the
+// same way whatever its source.
+func checkIdentity(userID string, roles, extra []string) error {
+	if userID == "" || len(userID) > maxUserIDLen || !isHeaderSafe(userID) {
+		return fmt.Errorf("%w: user_id is empty, too long or has control characters", errInvalidResponse)
+	}
+	if err := checkRoles(roles); err != nil {
+		return err
+	}
+	for _, v := range extra {
+		if v != "" && (len(v) > maxExtraLen || !isHeaderSafe(v)) {
+			return fmt.Errorf("%w: an extra field is too long or has control characters", errInvalidResponse)
+		}
+	}
+	return nil
 }
 
 // isJSONInteger reports whether raw is a JSON number without fraction or

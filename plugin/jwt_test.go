@@ -26,7 +26,7 @@ import (
 
 // jwtFixture is a compiled configuration with an Ed25519 signing key.
 type jwtFixture struct {
-	rt      *runtime
+	rt      *engine
 	pubs    map[string]ed25519.PublicKey // by kid
 	keyFile string
 }

@@ -11,27 +11,24 @@ import (
 // the plugin writes them and returns the retained heap per entry. The
 // entries are written directly (not through n HTTP calls) so the figure is
 // the cache's own cost: key, entry, identity, go-cache item and map slot.
-func measureCacheMemory(tb testing.TB, rt *runtime, n int) float64 {
+func measureCacheMemory(tb testing.TB, rt *engine, n int) float64 {
 	tb.Helper()
 	var before, after goruntime.MemStats
 	goruntime.GC()
 	goruntime.ReadMemStats(&before)
-	start := identities.Len()
+	p := newBoundedCache(time.Now)
 	for i := 0; i < n; i++ {
 		id, err := parseIdentity([]byte(fmt.Sprintf(`{"user_id":"%d","roles":["admin","editor"]}`, 1000000+i)), nil, time.Now())
 		if err != nil {
 			tb.Fatal(err)
 		}
-		key := cacheKey(rt.namespace, fmt.Sprintf("Bearer token-%040d", i))
-		identities.add(key, &cacheEntry{id: id, fetched: time.Now()}, time.Hour, 1<<30)
+		cred := credential{authorization: fmt.Sprintf("Bearer token-%040d", i)}
+		p.add(credentialKey(rt.scope, cred), &cacheEntry{id: id, fetched: time.Now(), parts: credentialParts(cred)}, time.Hour, 1<<30)
 	}
 	goruntime.GC()
 	goruntime.ReadMemStats(&after)
-	added := identities.Len() - start
-	perEntry := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(added)
-	for k := range identities.c.Items() { // leave the shared cache as it was
-		identities.c.Delete(k)
-	}
+	perEntry := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(p.Len())
+	goruntime.KeepAlive(p)
 	return perEntry
 }
 

@@ -23,7 +23,7 @@ var (
 
 	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "legacy_auth_requests_total",
-		Help: "Access-phase requests by outcome: hit, miss (answered after an in-process miss, from Redis or the auth service), stale, rejected, rejected_cached, anonymous, missing_credential, bad_request, error_unavailable, error_bad_status, error_invalid_response, error_breaker_open, error_config, error_internal; shared_hit counts coalesced lookups Redis answered.",
+		Help: "Access-phase requests, each counted once, by outcome (see the README's Metrics section).",
 	}, []string{"outcome"})
 
 	authCallSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -48,11 +48,11 @@ func init() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "legacy_auth_cache_entries",
 			Help: "Identities held in the process-wide cache (expired ones not yet swept included).",
-		}, func() float64 { return float64(identities.Len()) }),
+		}, func() float64 { n, _ := partitions.counts(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "legacy_auth_rejection_cache_entries",
 			Help: "Rejected credentials held in the negative cache.",
-		}, func() float64 { return float64(rejections.Len()) }),
+		}, func() float64 { _, n := partitions.counts(); return float64(n) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -65,7 +65,6 @@ var (
 	outStale       = requestsTotal.WithLabelValues("stale")
 	outRejectedHit = requestsTotal.WithLabelValues("rejected_cached")
 	outAnonymous   = requestsTotal.WithLabelValues("anonymous")
-	outShared      = requestsTotal.WithLabelValues("shared_hit")
 
 	callOK       = authCallSeconds.WithLabelValues("ok")
 	callRejected = authCallSeconds.WithLabelValues("rejected")

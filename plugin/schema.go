@@ -1,5 +1,10 @@
 package plugin
 
+import (
+	"sort"
+	"strings"
+)
+
 // Kong schema of the plugin, as returned in the -dump query output.
 //
 // go-pdk's reflected schema (server/rpc.go getSchemaDict) carries only
@@ -24,6 +29,35 @@ var httpProtocols = []string{"grpc", "grpcs", "http", "https"}
 // headerNamePattern is a Lua pattern (Kong's match validator uses
 // string.find) for an RFC 9110 token, the characters a header name may use.
 const headerNamePattern = "^[%w!#$%%&'*+.^_`|~-]+$"
+
+// reservedHeaderPatterns are Kong match_none entries refusing the reserved
+// header names (see reservedHeaders) as identity headers, in every
+// spelling nginx treats alike: any case, '-' or '_'.
+func reservedHeaderPatterns() []map[string]string {
+	names := make([]string, 0, len(reservedHeaders))
+	for n := range reservedHeaders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]map[string]string, 0, len(names))
+	for _, n := range names {
+		var b strings.Builder
+		b.WriteByte('^')
+		for i := 0; i < len(n); i++ {
+			switch c := n[i]; {
+			case c == '-':
+				b.WriteString("[-_]")
+			case c >= 'a' && c <= 'z':
+				b.WriteString("[" + string(c) + string(c-'a'+'A') + "]")
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('$')
+		out = append(out, map[string]string{"pattern": b.String(), "err": n + " is reserved and cannot carry the identity"})
+	}
+	return out
+}
 
 // Schema returns the plugin's Kong schema named name.
 func Schema(name string) map[string]any {
@@ -54,6 +88,11 @@ func entityChecks() []map[string]any {
 	checks := []map[string]any{
 		{"mutually_required": []string{"tls_cert_file", "tls_key_file"}},
 		{"mutually_required": []string{"jwt_header", "jwt_key_file"}},
+		// Exact duplicates only: Kong's distinct compares values
+		// as they are. Names equal after folding case and -/_
+		// are refused when the instance starts (500 + one log line).
+		{"distinct": []string{"user_id_header", "user_roles_header"}},
+		{"distinct": []string{"user_id_header", "user_roles_header", "jwt_header"}},
 		// tls_verify false would ignore the CA and send credentials to any server.
 		{"conditional": attrs{"if_field": "tls_verify", "if_match": attrs{"eq": false},
 			"then_field": "tls_ca_file", "then_match": mustBeUnset,
@@ -82,7 +121,8 @@ func configFields() []field {
 	return []field{
 		{"auth_url": attrs{
 			"type": "string", "required": true, "match": `^https?://[^%s/?#]+[^%s]*$`,
-			"description": "The internal Rails endpoint URL (http or https) that validates the caller's credential.",
+			"match_none":  []map[string]string{{"pattern": `^https?://[^/?#]*@`, "err": "must not carry userinfo (user:password@)"}},
+			"description": "The internal Rails endpoint URL (http or https, no userinfo) that validates the caller's credential.",
 		}},
 		{"auth_method": attrs{
 			"type": "string", "required": true, "default": DefaultAuthMethod, "one_of": []string{"GET", "POST"},
@@ -97,11 +137,11 @@ func configFields() []field {
 			"description": "Cache TTL in seconds for successful authentication results. 0 disables caching.",
 		}},
 		{"user_id_header": attrs{
-			"type": "string", "required": true, "default": DefaultUserIDHeader, "match": headerNamePattern,
+			"type": "string", "required": true, "default": DefaultUserIDHeader, "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
 			"description": "The upstream header that carries the user ID.",
 		}},
 		{"user_roles_header": attrs{
-			"type": "string", "required": true, "default": DefaultUserRolesHeader, "match": headerNamePattern,
+			"type": "string", "required": true, "default": DefaultUserRolesHeader, "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
 			"description": "The upstream header that carries the user's roles, comma-separated.",
 		}},
 		{"stale_if_error": attrs{
@@ -114,7 +154,7 @@ func configFields() []field {
 		}},
 		{"cache_max_entries": attrs{
 			"type": "integer", "required": true, "default": DefaultCacheMaxEntries, "between": []int{1, MaxCacheMaxEntries},
-			"description": "Upper bound of cached identities (and, separately, of cached rejections) in the plugin process.",
+			"description": "Upper bound of this plugin entity's cached identities (and, separately, rejections); other routes' caches are never evicted by it.",
 		}},
 		{"retries": attrs{
 			"type": "integer", "required": true, "default": DefaultRetries, "between": []int{0, MaxRetries},
@@ -126,7 +166,7 @@ func configFields() []field {
 		}},
 		{"breaker_threshold": attrs{
 			"type": "integer", "required": true, "default": DefaultBreakerThreshold, "between": []int{0, MaxBreakerThreshold},
-			"description": "Consecutive auth service failures that open the circuit breaker of auth_url. 0 disables the breaker.",
+			"description": "Consecutive auth service failures (no answer, timeout, 5xx; never a 4xx or an invalid answer) that open the circuit breaker of auth_url. 0 disables the breaker.",
 		}},
 		{"breaker_cooldown": attrs{
 			"type": "number", "required": true, "default": DefaultBreakerCooldown, "between": []int{1, MaxBreakerCooldown},
@@ -135,12 +175,12 @@ func configFields() []field {
 		{"cookie_names": attrs{
 			"type": "array", "required": true, "default": []string{},
 			"elements":    attrs{"type": "string", "match": headerNamePattern},
-			"description": "Session cookies accepted as credentials; only these are forwarded to the auth service.",
+			"description": "Session cookies accepted as credentials; only these, with RFC 6265 values, are forwarded to the auth service.",
 		}},
 		{"extra_headers": attrs{
 			"type": "map", "len_max": maxExtraHeaders,
 			"keys":        attrs{"type": "string", "len_min": 1, "len_max": 64},
-			"values":      attrs{"type": "string", "match": headerNamePattern},
+			"values":      attrs{"type": "string", "match": headerNamePattern, "match_none": reservedHeaderPatterns()},
 			"description": "Fields of the auth service's answer copied to upstream headers, e.g. email: X-User-Email.",
 		}},
 		{"acl_groups": attrs{
@@ -168,7 +208,7 @@ func configFields() []field {
 			"description": "PEM private key of tls_cert_file, unencrypted. Re-read when it changes.",
 		}},
 		{"jwt_header": attrs{
-			"type": "string", "match": headerNamePattern,
+			"type": "string", "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
 			"description": "Upstream header that carries a signed JWT of the identity. Unset: no token. Needs cache_ttl > 0.",
 		}},
 		{"jwt_key_file": attrs{
@@ -189,7 +229,7 @@ func configFields() []field {
 		}},
 		{"redis_addrs": attrs{
 			"type": "array", "required": true, "default": []string{},
-			"elements":    attrs{"type": "string", "match": `^[^%s/]+:%d+$`},
+			"elements":    attrs{"type": "string", "match": `^[^%s/@]+:%d+$`},
 			"description": "host:port of Redis (standalone), its sentinels or cluster seed nodes. Empty: no shared cache.",
 		}},
 		{"redis_mode": attrs{
@@ -222,7 +262,7 @@ func configFields() []field {
 		}},
 		{"redis_timeout": attrs{
 			"type": "number", "required": true, "default": DefaultRedisTimeoutMs, "between": []int{1, MaxRedisTimeoutMs},
-			"description": "Milliseconds allowed to each Redis step; past it the plugin goes straight to the auth service.",
+			"description": "Milliseconds allowed to each Redis step (a lookup takes at most a quarter of timeout); past it the plugin goes straight to the auth service.",
 		}},
 	}
 }

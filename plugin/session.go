@@ -43,7 +43,7 @@ func (c *Config) sessionSettings(s *settings, problems []string) []string {
 			problems = append(problems, "extra_headers: answer field names must be 1 to 64 characters")
 		case !isToken(header):
 			problems = append(problems, fmt.Sprintf("extra_headers: %q is not a valid header name", header))
-		case reservedHeaders[strings.ToLower(header)]:
+		case isReservedHeader(header):
 			problems = append(problems, fmt.Sprintf("extra_headers: %s is reserved and cannot carry the identity", header))
 		case containsHeader(taken, header):
 			problems = append(problems, fmt.Sprintf("extra_headers: %s is already used by another identity header", header))
@@ -68,6 +68,12 @@ func containsHeader(names []string, name string) bool {
 // sessionCookies returns the Cookie header to forward: only the configured
 // cookies, in the order the client sent them, or "" when none is present.
 // values are the client's Cookie header lines (nginx keeps repeats apart).
+//
+// A configured cookie whose value is not an RFC 6265 cookie-value (it holds
+// a comma, whitespace, a quote inside, a backslash or a control character)
+// is not forwarded, as if the client had not sent it: older Rack splits
+// cookies on ',' too, so "s=junk,remember_user_token=X" would smuggle a
+// second cookie to Rails.
 func sessionCookies(names []string, values []string) string {
 	if len(names) == 0 {
 		return ""
@@ -81,6 +87,9 @@ func sessionCookies(names []string, values []string) string {
 				continue
 			}
 			name := pair[:eq]
+			if !isCookieValue(pair[eq+1:]) {
+				continue
+			}
 			for _, want := range names {
 				if name == want { // cookie names are case-sensitive
 					if b.Len() > 0 {
@@ -93,4 +102,20 @@ func sessionCookies(names []string, values []string) string {
 		}
 	}
 	return b.String()
+}
+
+// isCookieValue reports whether v is an RFC 6265 cookie-value: cookie-octets
+// (visible ASCII except DQUOTE, comma, semicolon and backslash), optionally
+// wrapped in one pair of double quotes.
+func isCookieValue(v string) bool {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c <= 0x20, c >= 0x7f, c == '"', c == ',', c == ';', c == '\\':
+			return false
+		}
+	}
+	return true
 }

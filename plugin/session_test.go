@@ -309,7 +309,7 @@ func TestSignedIdentity(t *testing.T) {
 
 	// Shortly before expiry a new token replaces the memoized one.
 	rt := mustCompile(t, cfg)
-	id, _ := rt.identify(t.Context(), credential{authorization: "Bearer jwt"}, time.Now())
+	id, _, _ := rt.identify(t.Context(), credential{authorization: "Bearer jwt"}, time.Now())
 	later, _ := rt.headers.plan(id, nil, time.Now().Add((DefaultJWTTTL-30)*time.Second))
 	if later["X-Identity-Token"][0] == first {
 		t.Errorf("token not refreshed 30 s before expiry")

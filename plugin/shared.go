@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
@@ -25,24 +27,19 @@ const (
 	MaxRedisTimeoutMs     = 1000
 )
 
-// sharedCaches holds one connection (and one revocation subscriber) per
-// distinct Redis configuration, for the life of the process.
-var sharedCaches sync.Map // string → *sharedcache.Cache
-
+// sharedSettings validates the redis_* fields into s.redis. It is pure: the
+// client is created by provision (useRedis).
 func (c *Config) sharedSettings(s *settings, problems []string) []string {
 	if len(c.RedisAddrs) == 0 {
 		return problems
 	}
-	var bad []string
-	var timeout time.Duration
 	ms := float64(DefaultRedisTimeoutMs)
 	if c.RedisTimeout != nil {
 		ms = *c.RedisTimeout
 	}
 	if ms < 1 || ms > MaxRedisTimeoutMs {
-		bad = append(bad, fmt.Sprintf("redis_timeout: value should be between 1 and %d", MaxRedisTimeoutMs))
+		return append(problems, fmt.Sprintf("redis_timeout: value should be between 1 and %d", MaxRedisTimeoutMs))
 	}
-	timeout = time.Duration(ms * float64(time.Millisecond))
 	db := 0
 	if c.RedisDB != nil {
 		db = *c.RedisDB
@@ -50,93 +47,181 @@ func (c *Config) sharedSettings(s *settings, problems []string) []string {
 	opts := sharedcache.Options{
 		Mode: orDefault(c.RedisMode, sharedcache.ModeStandalone), Addrs: c.RedisAddrs, MasterName: c.RedisMasterName,
 		Username: c.RedisUsername, Password: c.RedisPassword, DB: db, TLS: c.RedisTLS != nil && *c.RedisTLS,
-		Prefix: orDefault(c.RedisPrefix, DefaultRedisPrefix), Timeout: timeout, Logger: logger,
+		Prefix: orDefault(c.RedisPrefix, DefaultRedisPrefix), Timeout: time.Duration(ms * float64(time.Millisecond)),
 	}
-	if len(bad) > 0 {
-		return append(problems, bad...)
-	}
-	key := fmt.Sprintf("%s|%v|%s|%s|%x|%d|%t|%s|%s", opts.Mode, opts.Addrs, opts.MasterName, opts.Username,
-		sha256.Sum256([]byte(opts.Password)), opts.DB, opts.TLS, opts.Prefix, opts.Timeout)
-	if v, ok := sharedCaches.Load(key); ok {
-		s.shared = v.(*sharedcache.Cache)
-		return problems
-	}
-	var cache *sharedcache.Cache
-	opts.OnResubscribe = func() {
-		// Revocations published while we were not subscribed are lost:
-		// forget what we hold rather than serve a revoked identity.
-		n := identities.Len()
-		identities.c.Flush()
-		logger.Warn("revocation channel resubscribed; in-process identity cache flushed", "entries", n)
-	}
-	cache, err := sharedcache.New(opts)
-	if err != nil {
+	if err := sharedcache.CheckOptions(opts); err != nil {
 		return append(problems, "redis_addrs: "+strings.TrimPrefix(err.Error(), "sharedcache: "))
 	}
-	if actual, loaded := sharedCaches.LoadOrStore(key, cache); loaded {
-		cache.Close()
-		s.shared = actual.(*sharedcache.Cache)
-		return problems
-	}
-	go cache.Subscribe(context.Background(), func(r sharedcache.Revocation) { revoke(cache, r) })
-	s.shared = cache
+	s.redis = &opts
 	return problems
 }
 
-// namespaces are the cache-key namespaces compiled in this process: a
-// credential revocation names SHA-256(credential), and its keys are that
-// hash under each namespace.
-var namespaces sync.Map // string → struct{}
+// redisClient is one Redis connection (and revocation subscriber) shared by
+// every engine with the same Redis settings. Clients unused for redisIdle
+// are closed (a rotated password leaves its old client unused); an engine
+// that comes back to a closed client opens a new one.
+type redisClient struct {
+	cache    *sharedcache.Cache
+	lastUsed atomic.Int64 // unix ns
+	closed   atomic.Bool
+	stop     context.CancelFunc
+}
+
+// redisIdle is how long an unused Redis client is kept open.
+const redisIdle = 10 * time.Minute
+
+var redisClients = struct {
+	sync.Mutex
+	m map[string]*redisClient
+	// evicted are settings whose client was closed: a client opened again
+	// for them has missed revocations and flushes the in-process cache.
+	evicted map[string]bool
+}{m: map[string]*redisClient{}, evicted: map[string]bool{}}
+
+// redisUse is an engine's handle on its Redis client.
+type redisUse struct {
+	key     string
+	opts    sharedcache.Options
+	timeout time.Duration
+	client  atomic.Pointer[redisClient]
+}
+
+func redisKey(o sharedcache.Options) string {
+	return fmt.Sprintf("%s|%v|%s|%s|%x|%d|%t|%s|%s", o.Mode, o.Addrs, o.MasterName, o.Username,
+		sha256.Sum256([]byte(o.Password)), o.DB, o.TLS, o.Prefix, o.Timeout)
+}
+
+// useRedis returns a handle on the shared client for opts, opening it.
+func useRedis(opts sharedcache.Options) (*redisUse, error) {
+	u := &redisUse{key: redisKey(opts), opts: opts, timeout: opts.Timeout}
+	c, err := openRedis(u.key, opts)
+	if err != nil {
+		return nil, err
+	}
+	u.client.Store(c)
+	return u, nil
+}
+
+func openRedis(key string, opts sharedcache.Options) (*redisClient, error) {
+	redisClients.Lock()
+	defer redisClients.Unlock()
+	if c, ok := redisClients.m[key]; ok {
+		c.lastUsed.Store(time.Now().UnixNano())
+		return c, nil
+	}
+	opts.Logger = logger
+	opts.OnResubscribe = flushIdentities
+	cache, err := sharedcache.New(opts)
+	if err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "sharedcache: "))
+	}
+	if redisClients.evicted[key] {
+		flushIdentities()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c := &redisClient{cache: cache, stop: stop}
+	c.lastUsed.Store(time.Now().UnixNano())
+	redisClients.m[key] = c
+	go cache.Subscribe(ctx, func(r sharedcache.Revocation) { revoke(cache, r) })
+	return c, nil
+}
+
+// get returns the live client, opening a new one after an idle close.
+func (u *redisUse) get(now time.Time) *sharedcache.Cache {
+	c := u.client.Load()
+	if c.closed.Load() {
+		n, err := openRedis(u.key, u.opts)
+		if err != nil {
+			return nil
+		}
+		u.client.Store(n)
+		c = n
+	}
+	if n := now.UnixNano(); n-c.lastUsed.Load() > int64(time.Second) {
+		c.lastUsed.Store(n)
+	}
+	return c.cache
+}
+
+// touch keeps the engine's client (and so its revocation subscription)
+// open while the engine serves requests, hits included.
+func (u *redisUse) touch(now time.Time) { u.get(now) }
+
+// pruneRedis closes the clients unused since before now-redisIdle.
+func pruneRedis(now time.Time) int {
+	redisClients.Lock()
+	defer redisClients.Unlock()
+	n := 0
+	for key, c := range redisClients.m {
+		if now.UnixNano()-c.lastUsed.Load() <= int64(redisIdle) {
+			continue
+		}
+		c.closed.Store(true)
+		c.stop()
+		_ = c.cache.Close()
+		delete(redisClients.m, key)
+		redisClients.evicted[key] = true
+		n++
+	}
+	return n
+}
+
+// liveRedisClients is how many Redis clients are open.
+func liveRedisClients() int {
+	redisClients.Lock()
+	defer redisClients.Unlock()
+	return len(redisClients.m)
+}
+
+// pruneShared closes process-wide resources nobody used for a while.
+func pruneShared() {
+	now := time.Now()
+	pruneBreakers(now)
+	pruneRedis(now)
+}
+
+// flushIdentities forgets every cached identity: revocations may have been
+// missed while no subscription was live.
+func flushIdentities() {
+	n := 0
+	for _, p := range partitions.all() {
+		n += p.ids.Len()
+		p.ids.flush()
+	}
+	logger.Warn("revocation channel (re)subscribed after a gap; in-process identity cache flushed", "entries", n)
+}
 
 // revocations remembers recent revocations so that a verify call that was
 // already in flight when one arrived does not cache its older answer again.
 var revocations = struct {
 	sync.Mutex
-	keys  map[string]time.Time // cache key → when revoked
-	users map[string]time.Time // user id → when revoked
-}{keys: map[string]time.Time{}, users: map[string]time.Time{}}
+	creds map[[sha256.Size]byte]time.Time // credential part → when revoked
+	users map[string]time.Time            // user id → when revoked
+}{creds: map[[sha256.Size]byte]time.Time{}, users: map[string]time.Time{}}
 
 // revocationMemory is how long revocations are remembered: longer than any
 // verify call can take (timeout ≤ 60 s).
 const revocationMemory = 2 * time.Minute
 
-// revoke applies one revocation to this process's caches and to Redis.
+// revoke applies one revocation to this process's caches and to Redis:
+// every entry whose credential contains the named part, or of the named
+// user, in every partition.
 func revoke(shared *sharedcache.Cache, r sharedcache.Revocation) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := time.Now()
-	var keys []string
+	var part [sha256.Size]byte
+	byCred := false
 	if r.CredentialSHA256 != "" {
-		sum, err := hex.DecodeString(r.CredentialSHA256)
-		if err != nil || len(sum) != 32 {
-			return
-		}
-		namespaces.Range(func(ns, _ any) bool {
-			keys = append(keys, ns.(string)+string(sum))
-			return true
-		})
-		for _, k := range keys {
-			if err := shared.Delete(ctx, k); err != nil {
-				logger.Warn("revocation: deleting a shared entry failed", "error", err.Error())
-			}
-		}
-	}
-	if r.UserID != "" {
-		fromRedis, err := shared.RevokeUser(ctx, r.UserID)
-		if err != nil {
-			logger.Warn("revocation: revoking a user's shared entries failed", "error", err.Error())
-		}
-		keys = append(keys, fromRedis...)
-		for k, item := range identities.c.Items() { // keys this node holds that Redis may not know
-			if e, ok := item.Object.(*cacheEntry); ok && e.id.UserID == r.UserID {
-				keys = append(keys, k)
-			}
+		if b, err := hex.DecodeString(r.CredentialSHA256); err == nil && len(b) == sha256.Size {
+			copy(part[:], b)
+			byCred = true
 		}
 	}
 	revocations.Lock()
-	for k, t := range revocations.keys {
+	for k, t := range revocations.creds {
 		if now.Sub(t) > revocationMemory {
-			delete(revocations.keys, k)
+			delete(revocations.creds, k)
 		}
 	}
 	for u, t := range revocations.users {
@@ -144,41 +229,96 @@ func revoke(shared *sharedcache.Cache, r sharedcache.Revocation) {
 			delete(revocations.users, u)
 		}
 	}
-	for _, k := range keys {
-		revocations.keys[k] = now
+	if byCred {
+		revocations.creds[part] = now
 	}
 	if r.UserID != "" {
 		revocations.users[r.UserID] = now
 	}
 	revocations.Unlock()
-	for _, k := range keys {
-		identities.c.Delete(k)
-		rejections.c.Delete(k)
+
+	var keys []string
+	if byCred {
+		fromRedis, err := shared.RevokeCredential(ctx, r.CredentialSHA256)
+		if err != nil {
+			logger.Warn("revocation: revoking a credential's shared entries failed", "error", err.Error())
+		}
+		keys = append(keys, fromRedis...)
+	}
+	if r.UserID != "" {
+		fromRedis, err := shared.RevokeUser(ctx, r.UserID)
+		if err != nil {
+			logger.Warn("revocation: revoking a user's shared entries failed", "error", err.Error())
+		}
+		keys = append(keys, fromRedis...)
+	}
+	dropped := 0
+	for _, p := range partitions.all() {
+		for _, k := range keys {
+			p.ids.remove(k)
+			p.rejects.remove(k)
+		}
+		// Entries Redis may not know (written while it was down, or by a
+		// route without Redis).
+		dropped += p.ids.removeIf(func(v any) bool {
+			e, ok := v.(*cacheEntry)
+			return ok && ((byCred && hasPart(e.parts, part)) || (r.UserID != "" && e.id.UserID == r.UserID))
+		})
+		if byCred {
+			p.rejects.removeIf(func(v any) bool {
+				rj, ok := v.(*rejection)
+				return ok && hasPart(rj.parts, part)
+			})
+		}
 	}
 	revocationsTotal.Inc()
-	logger.Info("revocation applied", "entries", len(keys), "by_user", r.UserID != "")
+	logger.Info("revocation applied", "shared_entries", len(keys), "local_entries", dropped, "by_user", r.UserID != "")
 }
 
-// revokedSince reports whether key or userID was revoked after t.
-func revokedSince(key, userID string, t time.Time) bool {
+func hasPart(parts [][sha256.Size]byte, p [sha256.Size]byte) bool {
+	for _, q := range parts {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// revokedSince reports whether one of parts or userID was revoked after t.
+func revokedSince(parts [][sha256.Size]byte, userID string, t time.Time) bool {
 	revocations.Lock()
 	defer revocations.Unlock()
-	if len(revocations.keys) == 0 && len(revocations.users) == 0 {
+	if len(revocations.creds) == 0 && len(revocations.users) == 0 {
 		return false
 	}
-	k, ok1 := revocations.keys[key]
-	u, ok2 := revocations.users[userID]
-	return (ok1 && k.After(t)) || (ok2 && u.After(t))
+	for _, p := range parts {
+		if at, ok := revocations.creds[p]; ok && at.After(t) {
+			return true
+		}
+	}
+	at, ok := revocations.users[userID]
+	return ok && at.After(t)
 }
 
-// sharedLookup asks Redis for key; it returns the entry if Redis answered
-// in time. Redis trouble is never an error for the request: it is logged
-// by sharedcache, counted, and the caller goes on to the auth service.
-func (rt *runtime) sharedLookup(key string) (*cacheEntry, bool) {
-	if rt.shared == nil || !rt.shared.Healthy() {
+// redisWait is how long a lookup may wait for Redis: redis_timeout, but
+// never more than a quarter of timeout, so that a slow Redis leaves the
+// verify call at least three quarters of the request's one deadline.
+func (e *engine) redisWait() time.Duration {
+	return min(e.redis.timeout, e.timeout/4)
+}
+
+// sharedLookup asks Redis for key, inside the call's deadline. Redis trouble
+// is never an error for the request: it is logged by sharedcache, counted,
+// and the caller goes on to the auth service. A value is checked exactly
+// like an answer of the auth service; a bad one is a miss.
+func (e *engine) sharedLookup(ctx context.Context, key string, parts [][sha256.Size]byte) (*cacheEntry, bool) {
+	cache := e.redis.get(e.now())
+	if cache == nil || !cache.Healthy() {
 		return nil, false
 	}
-	e, ok, err := rt.shared.Get(context.Background(), key)
+	ctx, cancel := context.WithTimeout(ctx, e.redisWait())
+	defer cancel()
+	v, ok, err := cache.Get(ctx, key)
 	switch {
 	case err != nil:
 		redisGetError.Inc()
@@ -187,20 +327,49 @@ func (rt *runtime) sharedLookup(key string) (*cacheEntry, bool) {
 		redisGetMiss.Inc()
 		return nil, false
 	}
+	id, err := checkSharedEntry(v, len(e.extras), e.now())
+	if err != nil {
+		redisGetBad.Inc()
+		logger.Warn("shared cache: ignoring an invalid cached value", "error", err.Error())
+		return nil, false
+	}
 	redisGetHit.Inc()
-	return &cacheEntry{id: newIdentity(e.UserID, e.Roles, e.Extra, e.Fetched), fetched: e.Fetched}, true
+	return &cacheEntry{id: id, fetched: v.Fetched, parts: parts}, true
+}
+
+// checkSharedEntry validates a value read from Redis like an answer of the
+// auth service, and refuses a fetch time in the future.
+func checkSharedEntry(v sharedcache.Entry, extras int, now time.Time) (*Identity, error) {
+	if v.Fetched.After(now) {
+		return nil, errors.New("fetch time in the future")
+	}
+	if len(v.Extra) != extras {
+		return nil, fmt.Errorf("%d extra values, want %d", len(v.Extra), extras)
+	}
+	if err := checkIdentity(v.UserID, v.Roles, v.Extra); err != nil {
+		return nil, err
+	}
+	return newIdentity(v.UserID, v.Roles, v.Extra, v.Fetched), nil
 }
 
 // sharedStore writes a fresh answer to Redis in the background: the request
 // does not wait for it.
-func (rt *runtime) sharedStore(key string, e *cacheEntry) {
-	if rt.shared == nil || !rt.shared.Healthy() {
+func (e *engine) sharedStore(key string, ent *cacheEntry) {
+	if e.redis == nil {
 		return
 	}
+	cache := e.redis.get(e.now())
+	if cache == nil || !cache.Healthy() {
+		return
+	}
+	creds := make([]string, len(ent.parts))
+	for i, p := range ent.parts {
+		creds[i] = hex.EncodeToString(p[:])
+	}
 	go func() {
-		err := rt.shared.Set(context.Background(), key, sharedcache.Entry{
-			UserID: e.id.UserID, Roles: e.id.Roles, Extra: e.id.Extra, Fetched: e.fetched,
-		}, rt.cacheTTL+rt.staleIfError)
+		err := cache.Set(context.Background(), key, sharedcache.Entry{
+			UserID: ent.id.UserID, Roles: ent.id.Roles, Extra: ent.id.Extra, Fetched: ent.fetched, Credentials: creds,
+		}, e.cacheTTL+e.staleIfError)
 		if err != nil {
 			redisSetError.Inc()
 		} else {
@@ -210,17 +379,19 @@ func (rt *runtime) sharedStore(key string, e *cacheEntry) {
 }
 
 // sharedForget removes key from Redis in the background (after a 401/403).
-func (rt *runtime) sharedForget(key string) {
-	if rt.shared == nil {
+func (e *engine) sharedForget(key string) {
+	if e.redis == nil {
 		return
 	}
-	go rt.shared.Delete(context.Background(), key)
+	if cache := e.redis.get(e.now()); cache != nil {
+		go cache.Delete(context.Background(), key)
+	}
 }
 
 var (
 	redisOps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "legacy_auth_redis_operations_total",
-		Help: "Shared-cache operations by op (get, set) and result (hit, miss, ok, error).",
+		Help: "Shared-cache operations by op (get, set) and result (hit, miss, bad, ok, error).",
 	}, []string{"op", "result"})
 	revocationsTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "legacy_auth_revocations_total",
@@ -228,6 +399,7 @@ var (
 	})
 	redisGetHit   = redisOps.WithLabelValues("get", "hit")
 	redisGetMiss  = redisOps.WithLabelValues("get", "miss")
+	redisGetBad   = redisOps.WithLabelValues("get", "bad")
 	redisGetError = redisOps.WithLabelValues("get", "error")
 	redisSetOK    = redisOps.WithLabelValues("set", "ok")
 	redisSetError = redisOps.WithLabelValues("set", "error")

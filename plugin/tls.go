@@ -65,7 +65,7 @@ func (c *Config) tlsSettings(s *settings, problems []string) []string {
 		problems = append(problems, err.Error())
 	}
 	if !t.verify && s.authURL != nil {
-		logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", s.authURL.Redacted())
+		logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", redactURL(s.authURL))
 	}
 	t.files = files
 	s.tls = t

@@ -25,6 +25,10 @@ type Entry struct {
 	// order; the cache key's namespace already names which fields they are.
 	Extra   []string
 	Fetched time.Time
+	// Credentials are the hex SHA-256 hashes of the credential's parts
+	// (see the package doc): Set indexes the key under each, so that
+	// RevokeCredential finds it. They are not part of the stored value.
+	Credentials []string
 }
 
 // wireEntry is the stored form of an Entry (see the package doc).
@@ -130,6 +134,10 @@ func (c *Cache) userKey(userID string) string {
 	return c.prefix + "user:" + userID
 }
 
+func (c *Cache) credKey(sha256Hex string) string {
+	return c.prefix + "cred:" + sha256Hex
+}
+
 // shortHex is what logs may show of a key: the first 4 bytes, in hex.
 func shortHex(key string) string {
 	if len(key) > 4 {
@@ -202,15 +210,21 @@ func (c *Cache) Set(ctx context.Context, key string, e Entry, ttl time.Duration)
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
 	pipe := c.client.Pipeline()
-	idx := pipe.Eval(ctx, indexScript, []string{c.userKey(e.UserID)}, hex.EncodeToString([]byte(key)), ttl.Milliseconds())
+	member := hex.EncodeToString([]byte(key))
+	idx := []*redis.Cmd{pipe.Eval(ctx, indexScript, []string{c.userKey(e.UserID)}, member, ttl.Milliseconds())}
+	for _, cred := range e.Credentials {
+		idx = append(idx, pipe.Eval(ctx, indexScript, []string{c.credKey(cred)}, member, ttl.Milliseconds()))
+	}
 	set := pipe.Set(ctx, c.idKey(key), val, ttl)
 	_, err = pipe.Exec(ctx)
 	c.observe(err)
 	if err := set.Err(); err != nil {
 		return fmt.Errorf("redis set: %w", err)
 	}
-	if err := idx.Err(); err != nil {
-		return fmt.Errorf("redis set: user index: %w", err)
+	for _, cmd := range idx {
+		if err := cmd.Err(); err != nil {
+			return fmt.Errorf("redis set: index: %w", err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("redis set: %w", err)
@@ -245,12 +259,25 @@ func (c *Cache) RevokeUser(ctx context.Context, userID string) ([]string, error)
 	if userID == "" {
 		return nil, errors.New("redis revoke user: empty user id")
 	}
+	return c.revokeIndex(ctx, c.userKey(userID), "user")
+}
+
+// RevokeCredential is RevokeUser for the keys indexed under the hex SHA-256
+// of one credential part (Entry.Credentials).
+func (c *Cache) RevokeCredential(ctx context.Context, sha256Hex string) ([]string, error) {
+	if len(sha256Hex) != 64 {
+		return nil, errors.New("redis revoke credential: want 64 hex digits")
+	}
+	return c.revokeIndex(ctx, c.credKey(sha256Hex), "credential")
+}
+
+func (c *Cache) revokeIndex(ctx context.Context, index, what string) ([]string, error) {
 	rctx, cancel := c.opCtx(ctx)
-	members, err := c.client.ZRange(rctx, c.userKey(userID), 0, -1).Result()
+	members, err := c.client.ZRange(rctx, index, 0, -1).Result()
 	cancel()
 	c.observe(err)
 	if err != nil {
-		return nil, fmt.Errorf("redis revoke user: read index: %w", err)
+		return nil, fmt.Errorf("redis revoke %s: read index: %w", what, err)
 	}
 	if len(members) == 0 {
 		return nil, nil
@@ -273,7 +300,7 @@ func (c *Cache) RevokeUser(ctx context.Context, userID string) ([]string, error)
 	_, err = pipe.Exec(dctx)
 	c.observe(err)
 	if err != nil {
-		return keys, fmt.Errorf("redis revoke user: delete: %w", err)
+		return keys, fmt.Errorf("redis revoke %s: delete: %w", what, err)
 	}
 	return keys, nil
 }

@@ -11,7 +11,7 @@
 // # Redis layout
 //
 // With P = Options.Prefix (for example "legacy-auth:") and key the caller's
-// opaque binary key (namespace bytes ‖ SHA-256 of the credential):
+// opaque binary key (scope bytes ‖ SHA-256 of the encoded credential):
 //
 //	P + "id:" + hex(key)    STRING  the Entry as JSON (below), expiring after the ttl given to Set
 //	P + "user:" + userID    ZSET    index of a user's keys: member hex(key),
@@ -19,6 +19,9 @@
 //	                                at Set + ttl + 1 s grace); the set itself
 //	                                expires with its last-expiring member, and
 //	                                members past their score are pruned on Set
+//	P + "cred:" + hex(sha)  ZSET    the same index per credential part: sha is the
+//	                                SHA-256 of the Authorization value or of one
+//	                                session cookie "name=value" (Entry.Credentials)
 //	P + "revoke"            pub/sub channel of revocations (below)
 //
 // hex is lower-case hexadecimal. An Entry is stored as compact JSON with
@@ -41,8 +44,8 @@
 //
 // A revocation is a JSON object published on P + "revoke":
 //
-//	{"credential_sha256":"<64 hex digits: SHA-256 of the exact Authorization header value>"}
-//	    drop that credential everywhere
+//	{"credential_sha256":"<64 hex digits: SHA-256 of the exact Authorization header value, or of one session cookie as name=value>"}
+//	    drop every entry whose credential contains it, everywhere
 //	{"user_id":"42"}
 //	    drop every credential of user 42 (logout everywhere, role change)
 //

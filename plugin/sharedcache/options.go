@@ -62,6 +62,14 @@ type Options struct {
 	OnResubscribe func()
 }
 
+// CheckOptions validates o as New would, without creating anything.
+func CheckOptions(o Options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
 // validate checks the options and returns one error listing every problem.
 func (o *Options) validate() error {
 	var problems []string
@@ -82,7 +90,7 @@ func (o *Options) validate() error {
 	}
 	for i, a := range o.Addrs {
 		if err := checkAddr(a); err != nil {
-			add("addrs[%d] %q: %v", i, a, err)
+			add("addrs[%d] %q: %v", i, redactAddr(a), err)
 		}
 	}
 	switch mode {
@@ -124,6 +132,9 @@ func checkAddr(a string) error {
 	if strings.Contains(a, "://") {
 		return errors.New("want host:port, not a URL")
 	}
+	if strings.Contains(a, "@") {
+		return errors.New("want host:port without credentials (use username and password)")
+	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
 		return errors.New("want host:port")
@@ -136,6 +147,18 @@ func checkAddr(a string) error {
 		return fmt.Errorf("port %q is not in 1..65535", port)
 	}
 	return nil
+}
+
+// redactAddr is a as error messages may show it: anything up to an '@'
+// (user:password@) replaced, and a URL's query dropped.
+func redactAddr(a string) string {
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		a = "REDACTED@" + a[i+1:]
+	}
+	if i := strings.IndexByte(a, '?'); i >= 0 {
+		a = a[:i]
+	}
+	return a
 }
 
 // newClient builds the go-redis client for the validated options. Nothing is

@@ -1,0 +1,397 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+)
+
+// engine is a compiled configuration: built once per plugin instance, used
+// by every request of that instance concurrently, never mutated (but for
+// the atomics that follow pruned shared resources).
+type engine struct {
+	settings
+	pluginID string
+	scope    scope
+	headers  *headerPlan
+	auth     *authClient
+	// breakerKey names the shared breaker (empty: breaker off).
+	breakerKey string
+	// flightID names what changes how a shared call runs besides the
+	// scope: only requests with equal flightIDs share an in-flight call.
+	flightID string
+	partKey  string
+	part     atomic.Pointer[partition]
+	redis    *redisUse // nil when off
+	now      func() time.Time
+}
+
+// compile validates the configuration and provisions its engine once. A
+// bad configuration is logged once, naming the fields, and every request of
+// the instance is then answered 500 (fail closed).
+func (c *Config) compile() (*engine, error) {
+	c.once.Do(func() {
+		s, err := c.settings()
+		if err == nil {
+			c.rt, err = provision(s, c.PluginID)
+		}
+		if err != nil {
+			c.err = err
+			logger.Error("plugin instance has an invalid configuration; its requests are answered 500", "error", err.Error())
+		}
+	})
+	return c.rt, c.err
+}
+
+// provision builds the engine of validated settings: it is the one step
+// that creates or joins process-wide resources (caches, breakers, Redis).
+func provision(s settings, pluginID string) (*engine, error) {
+	e := &engine{
+		settings: s,
+		pluginID: pluginID,
+		scope:    newScope(s),
+		headers:  newHeaderPlan(s),
+		auth:     newAuthClient(s),
+		now:      partitions.now,
+	}
+	if s.breakerThreshold > 0 {
+		e.breakerKey = fmt.Sprintf("%x|%d|%s", e.scope.id, s.breakerThreshold, s.breakerCooldown)
+	}
+	if s.redis != nil {
+		u, err := useRedis(*s.redis)
+		if err != nil {
+			return nil, fmt.Errorf("%w: redis_addrs: %v", errInvalidConfig, err)
+		}
+		e.redis = u
+	}
+	e.flightID = fmt.Sprintf("%s|%d|%s|%d|%s", s.timeout, s.retries, e.breakerKey, len(e.redisKey()), e.redisKey())
+	e.flightID += "|" + s.cacheTTL.String()
+	e.partKey = partitionKey(pluginID, e.scope, s.cacheMaxEntries)
+	p := partitions.acquire(e.partKey, e.scope)
+	p.keepAtLeast(max(s.cacheTTL+s.staleIfError, s.negativeTTL))
+	e.part.Store(p)
+	startPruning()
+	return e, nil
+}
+
+func (e *engine) redisKey() string {
+	if e.redis == nil {
+		return ""
+	}
+	return e.redis.key
+}
+
+// partition returns the engine's live partition, following a prune.
+func (e *engine) partition(now time.Time) *partition {
+	p := e.part.Load()
+	if p.dead.Load() {
+		p = partitions.acquire(e.partKey, e.scope)
+		p.keepAtLeast(max(e.cacheTTL+e.staleIfError, e.negativeTTL))
+		e.part.Store(p)
+	}
+	p.touch(now)
+	if e.redis != nil {
+		e.redis.touch(now)
+	}
+	return p
+}
+
+// decision is what access applies: the set_headers argument, and the
+// groups for Kong's ACL plugin (nil: no kong.ctx.shared call).
+type decision struct {
+	set    map[string][]string
+	groups []any
+}
+
+// authenticate turns the client's request headers into the decision for
+// the upstream request, or an error that response maps to the client's
+// answer. It is plain Go: no PDK, testable without Kong. Every call counts
+// exactly one outcome in legacy_auth_requests_total.
+func (e *engine) authenticate(ctx context.Context, headers map[string][]string) (decision, error) {
+	in, err := e.headers.inspect(headers)
+	if err != nil {
+		if errors.Is(err, errMissingCredential) && e.allowAnonymous {
+			outAnonymous.Inc()
+			return decision{set: e.headers.anonymous(in.spoofed)}, nil
+		}
+		requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
+		return decision{}, err
+	}
+	now := e.now()
+	id, outcome, err := e.identify(ctx, in.cred, now)
+	if err != nil {
+		requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
+		return decision{}, err
+	}
+	set, err := e.headers.plan(id, in.spoofed, now)
+	if err != nil {
+		logger.Error("building identity headers", "error", err.Error())
+		err = fmt.Errorf("%w: %v", errInternal, err)
+		requestsTotal.WithLabelValues(outcomeOf(err)).Inc()
+		return decision{}, err
+	}
+	outcome.Inc()
+	d := decision{set: set}
+	if e.aclGroups {
+		d.groups = id.groups
+	}
+	return d, nil
+}
+
+// identify answers, in order: from this route's cache; from another route
+// of the same scope; from a recent rejection; from a shared call (Redis,
+// then the auth service, one call for all concurrent misses of a
+// credential); and, when the auth service fails, from a stale entry still
+// inside this route's stale_if_error. Every judgement of age uses this
+// route's own policy.
+func (e *engine) identify(ctx context.Context, cred credential, now time.Time) (*Identity, prometheus.Counter, error) {
+	key := credentialKey(e.scope, cred)
+	p := e.partition(now)
+
+	var stale *cacheEntry
+	if e.cacheTTL > 0 {
+		if ent := lookupIdentity(p, key); ent != nil {
+			if e.fresh(ent, now) {
+				return ent.id, outHit, nil
+			}
+			stale = ent
+		}
+	}
+	if e.negativeTTL > 0 {
+		if r := lookupRejection(p, key); r != nil && e.rejectionFresh(r, now) {
+			return nil, outRejectedHit, &rejectedError{status: r.status}
+		}
+	}
+	// Another route of this scope may know the answer.
+	if e.cacheTTL > 0 || e.negativeTTL > 0 {
+		ent, rej := e.newestInScope(key, p)
+		if ent != nil && e.cacheTTL > 0 {
+			if e.fresh(ent, now) {
+				p.ids.add(key, ent, e.entryTTL(ent, now), e.cacheMaxEntries)
+				return ent.id, outHit, nil
+			}
+			stale = newer(stale, ent)
+		}
+		if rej != nil && e.negativeTTL > 0 && e.rejectionFresh(rej, now) {
+			p.rejects.add(key, rej, e.negativeTTL-now.Sub(rej.fetched), e.cacheMaxEntries)
+			return nil, outRejectedHit, &rejectedError{status: rej.status}
+		}
+	}
+
+	a := e.share(key, cred)
+	var rejected *rejectedError
+	switch {
+	case a.entry != nil:
+		if e.cacheTTL > 0 && a.cacheable {
+			p.ids.add(key, a.entry, e.entryTTL(a.entry, e.now()), e.cacheMaxEntries)
+		}
+		return a.entry.id, outMiss, nil
+	case errors.As(a.err, &rejected):
+		p.ids.remove(key)
+		if e.negativeTTL > 0 {
+			p.rejects.add(key, &rejection{status: rejected.status, fetched: e.now(), parts: credentialParts(cred)}, e.negativeTTL, e.cacheMaxEntries)
+		}
+		return nil, nil, a.err
+	case authServiceFailed(a.err):
+		if s := newer(stale, a.stale); s != nil && e.cacheTTL > 0 && e.withinStale(s, e.now()) {
+			return s.id, outStale, nil
+		}
+	}
+	return nil, nil, a.err
+}
+
+// fresh reports whether ent is younger than this route's cache_ttl. An
+// entry fetched "in the future" (a clock step, or a planted Redis value) is
+// never fresh.
+func (e *engine) fresh(ent *cacheEntry, now time.Time) bool {
+	age := now.Sub(ent.fetched)
+	return age >= 0 && age < e.cacheTTL
+}
+
+func (e *engine) withinStale(ent *cacheEntry, now time.Time) bool {
+	age := now.Sub(ent.fetched)
+	return age >= 0 && age < e.cacheTTL+e.staleIfError
+}
+
+func (e *engine) rejectionFresh(r *rejection, now time.Time) bool {
+	age := now.Sub(r.fetched)
+	return age >= 0 && age < e.negativeTTL
+}
+
+// entryTTL is how long this route keeps ent: to the end of its stale window.
+func (e *engine) entryTTL(ent *cacheEntry, now time.Time) time.Duration {
+	if d := e.cacheTTL + e.staleIfError - now.Sub(ent.fetched); d > time.Millisecond {
+		return d
+	}
+	return time.Millisecond
+}
+
+func newer(a, b *cacheEntry) *cacheEntry {
+	switch {
+	case a == nil:
+		return b
+	case b == nil || a.fetched.After(b.fetched):
+		return a
+	}
+	return b
+}
+
+func lookupIdentity(p *partition, key string) *cacheEntry {
+	if v, ok := p.ids.get(key); ok {
+		return v.(*cacheEntry)
+	}
+	return nil
+}
+
+func lookupRejection(p *partition, key string) *rejection {
+	if v, ok := p.rejects.get(key); ok {
+		return v.(*rejection)
+	}
+	return nil
+}
+
+// newestInScope returns the newest identity and rejection that the other
+// partitions of the scope hold for key.
+func (e *engine) newestInScope(key string, own *partition) (*cacheEntry, *rejection) {
+	var ent *cacheEntry
+	var rej *rejection
+	for _, q := range partitions.siblings(e.scope) {
+		if q == own {
+			continue
+		}
+		ent = newer(ent, lookupIdentity(q, key))
+		if r := lookupRejection(q, key); r != nil && (rej == nil || r.fetched.After(rej.fetched)) {
+			rej = r
+		}
+	}
+	return ent, rej
+}
+
+// callResult is the outcome of one shared call, before any route's policy.
+type callResult struct {
+	entry     *cacheEntry // a fresh answer, from the auth service or Redis
+	cacheable bool        // false when a revocation raced the call
+	stale     *cacheEntry // the newest Redis entry that was not fresh
+	err       error
+}
+
+// flights coalesces concurrent calls per cache key and flightID.
+var flights singleflight.Group
+
+// flightGrace is how long a waiter waits past timeout for a shared call,
+// whose own deadline (timeout, from when it started, before the waiter
+// joined) always ends it first: the grace only absorbs scheduling delays.
+const flightGrace = 250 * time.Millisecond
+
+// share runs call once for all concurrent requests of key (when coalesce is
+// on); each request then applies its own policy to the answer.
+func (e *engine) share(key string, cred credential) callResult {
+	if !e.coalesce {
+		return e.call(key, cred)
+	}
+	ch := flights.DoChan(key+e.flightID, func() (any, error) { return e.call(key, cred), nil })
+	timer := time.NewTimer(e.timeout + flightGrace)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.Val.(callResult)
+	case <-timer.C:
+		return callResult{err: fmt.Errorf("%w: timeout waiting for a shared call", errUnavailable)}
+	}
+}
+
+// call is one shared lookup: a sibling that stored the answer meanwhile,
+// then Redis, then the auth service, all inside one deadline of timeout.
+func (e *engine) call(key string, cred credential) callResult {
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	parts := credentialParts(cred)
+
+	// A request that missed just before another one's call stored its
+	// answer would otherwise start a second call: look again first.
+	if e.cacheTTL > 0 {
+		for _, q := range partitions.siblings(e.scope) {
+			if ent := lookupIdentity(q, key); ent != nil && e.fresh(ent, e.now()) {
+				return callResult{entry: ent, cacheable: true}
+			}
+		}
+	}
+	var stale *cacheEntry
+	if e.cacheTTL > 0 && e.redis != nil {
+		if ent, ok := e.sharedLookup(ctx, key, parts); ok {
+			if e.fresh(ent, e.now()) {
+				redisGetHit.Inc()
+				return callResult{entry: ent, cacheable: true}
+			}
+			stale = ent
+		}
+	}
+
+	start := e.now()
+	id, err := e.verify(ctx, cred)
+	observeCall(start, err)
+	var rejected *rejectedError
+	switch {
+	case err == nil:
+		ent := &cacheEntry{id: id, fetched: e.now(), parts: parts}
+		if revokedSince(parts, id.UserID, start) {
+			return callResult{entry: ent}
+		}
+		if e.cacheTTL > 0 {
+			// Stored before the call ends, so that a request that missed
+			// just now finds it (call's first step) instead of calling again.
+			now := e.now()
+			e.partition(now).ids.add(key, ent, e.entryTTL(ent, now), e.cacheMaxEntries)
+			e.sharedStore(key, ent)
+		}
+		return callResult{entry: ent, cacheable: true}
+	case errors.As(err, &rejected):
+		// A rejected credential must never be served stale later, by any
+		// route of the scope or any node.
+		for _, q := range partitions.siblings(e.scope) {
+			q.ids.remove(key)
+		}
+		e.sharedForget(key)
+	default:
+		var open *openError
+		if !errors.As(err, &open) { // an open breaker logs its state changes instead
+			e.logFailure(err)
+		}
+	}
+	return callResult{err: err, stale: stale}
+}
+
+// verify asks the auth service, through the scope's breaker.
+func (e *engine) verify(ctx context.Context, cred credential) (*Identity, error) {
+	if e.breakerKey == "" {
+		return e.auth.verify(ctx, cred)
+	}
+	b := breakerFor(e.breakerKey, e.scope, e.breakerThreshold, e.breakerCooldown, e.now())
+	return b.call(func() (*Identity, error) { return e.auth.verify(ctx, cred) })
+}
+
+// authServiceFailed reports whether err is the auth service failing rather
+// than answering: no answer (connection error, timeout), an open breaker,
+// or a 5xx. Only these count toward the breaker and let a stale identity
+// through; a 401/403, any other status and an invalid 200 are answers about
+// one credential.
+func authServiceFailed(err error) bool {
+	var bad *badStatusError
+	return errors.Is(err, errUnavailable) || (errors.As(err, &bad) && bad.status >= 500)
+}
+
+// logFailure writes one line per failed verify call: the auth service's
+// fault, with its cause, never the credential or the URL's secrets.
+func (e *engine) logFailure(err error) {
+	f := classify(err)
+	logger.LogAttrs(context.Background(), slog.LevelWarn, "auth service call failed",
+		slog.String("auth_url", e.scope.name),
+		slog.Int("answered", f.status),
+		slog.String("cause", err.Error()))
+}
