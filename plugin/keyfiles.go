@@ -83,7 +83,7 @@ type reloader[T any] struct {
 	cur  atomic.Pointer[loaded[T]]
 	next atomic.Int64 // UnixNano before which poll starts no check
 
-	mu      sync.Mutex // one check at a time
+	mu      sync.Mutex // one load or check at a time
 	lastErr string     // the last failure logged, so a bad file is logged once
 }
 
@@ -122,6 +122,8 @@ func (r *reloader[T]) readAll() ([][]byte, [sha256.Size]byte, error) {
 // result when it differs from what the reloader holds. The next background
 // look is then reloadInterval away: the files were just read.
 func (r *reloader[T]) load() (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var zero T
 	contents, sum, err := r.readAll()
 	if err != nil {
