@@ -16,22 +16,45 @@ import (
 // hundred bytes; a larger body is refused as an invalid response.
 const maxAnswerBytes = 64 << 10
 
+// HTTP/2 health checks of auth-service connections. Without them a
+// connection that silently stops answering (a peer that vanished, a
+// firewall dropping the flow) stays in the pool and every verify call sent
+// on it waits for its whole timeout until TCP keepalive gives up, minutes
+// later. With them, a connection silent for h2SendPingTimeout is pinged and
+// closed if no answer comes within h2PingTimeout; later calls dial anew.
+const (
+	h2SendPingTimeout  = 10 * time.Second
+	h2PingTimeout      = 5 * time.Second
+	h2WriteByteTimeout = 5 * time.Second
+)
+
+// newTransport is the auth-service transport: no proxy, bounded dials and
+// handshakes, HTTP/2 when the server offers it, with ping health checks.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // the auth service is internal; never send credentials through an env-configured proxy
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second, // the request context (timeout) cuts it shorter
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout:  h2SendPingTimeout,
+			PingTimeout:      h2PingTimeout,
+			WriteByteTimeout: h2WriteByteTimeout,
+		},
+	}
+}
+
 // transport is shared by every plugin instance in the process: Kong starts
 // a new instance on every plugin-iterator rebuild, and a transport per
 // instance would throw the keep-alive pool away each time.
-var transport = &http.Transport{
-	Proxy: nil, // the auth service is internal; never send credentials through an env-configured proxy
-	DialContext: (&net.Dialer{
-		Timeout:   5 * time.Second, // the request context (timeout) cuts it shorter
-		KeepAlive: 30 * time.Second,
-	}).DialContext,
-	MaxIdleConns:          1024,
-	MaxIdleConnsPerHost:   256,
-	IdleConnTimeout:       90 * time.Second,
-	TLSHandshakeTimeout:   5 * time.Second,
-	ExpectContinueTimeout: time.Second,
-	ForceAttemptHTTP2:     true,
-}
+var transport = newTransport()
 
 // httpClient follows no redirects: a 3xx from the verify endpoint is an
 // unexpected status, and following it could send the credential elsewhere.
@@ -113,6 +136,7 @@ func (a *authClient) verify(ctx context.Context, cred credential) (*Identity, er
 	req.Header.Set("User-Agent", "legacy-auth/"+Version)
 
 	resp, err := a.client.Do(req)
+	answered := time.Now()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", errUnavailable, describeCallError(ctx, err))
 	}
@@ -135,7 +159,7 @@ func (a *authClient) verify(ctx context.Context, cred credential) (*Identity, er
 	if len(body) > maxAnswerBytes {
 		return nil, fmt.Errorf("%w: answer larger than %d bytes", errInvalidResponse, maxAnswerBytes)
 	}
-	return parseIdentity(body, a.extras)
+	return parseIdentity(body, a.extras, answered)
 }
 
 // describeCallError names the cause of a failed call without the URL (which

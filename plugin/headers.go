@@ -103,20 +103,37 @@ func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 // or cleared when the identity has no value for them, and every spoofed
 // spelling cleared with an empty list.
 //
-// Without spoofed headers (nearly every request) the map depends only on
-// the identity and the plan, so it is built once per cached identity (and
-// per token lifetime when a JWT is minted) and shared: callers must treat
-// it as read-only (go-pdk's WrapHeaders only reads it).
+// The identity's part depends only on the identity, the plan and (with a
+// JWT) the signing key and the token's lifetime, so it is built once and
+// memoized on the identity; the client's spoofed spellings are added to a
+// copy. A cache hit thus never signs, whatever headers the client sends.
+// Callers must treat the returned map as read-only (go-pdk's WrapHeaders
+// only reads it).
 func (p *headerPlan) plan(id *Identity, spoofed []string, now time.Time) (map[string][]string, error) {
-	if len(spoofed) == 0 {
-		if m := id.planned.Load(); m != nil && m.plan == p && (m.refreshAt.IsZero() || now.Before(m.refreshAt)) {
-			return m.headers, nil
-		}
+	base, err := p.identityHeaders(id, now)
+	if err != nil || len(spoofed) == 0 {
+		return base, err
 	}
-	h := make(map[string][]string, len(p.managed)+len(spoofed))
+	h := make(map[string][]string, len(base)+len(spoofed))
 	for _, name := range spoofed {
 		h[name] = []string{}
 	}
+	for name, v := range base {
+		h[name] = v
+	}
+	return h, nil
+}
+
+// identityHeaders is the memoized identity part of plan.
+func (p *headerPlan) identityHeaders(id *Identity, now time.Time) (map[string][]string, error) {
+	var key *signingKey
+	if p.jwt != nil {
+		key = p.jwt.currentKey(now)
+	}
+	if m := id.planned.Load().find(p); m != nil && m.key == key && (m.reuseUntil.IsZero() || now.Before(m.reuseUntil)) {
+		return m.headers, nil
+	}
+	h := make(map[string][]string, len(p.managed))
 	h[p.userID] = []string{id.UserID}
 	h[p.roles] = valueOrClear(id.rolesHeader)
 	for i, e := range p.extras {
@@ -126,18 +143,16 @@ func (p *headerPlan) plan(id *Identity, spoofed []string, now time.Time) (map[st
 		}
 		h[e.header] = valueOrClear(v)
 	}
-	var refreshAt time.Time
+	var reuseUntil time.Time
 	if p.jwt != nil {
-		tok, exp, err := p.jwt.mint(id, p.extras, now)
+		tok, until, err := p.jwt.mint(id, p.extras, key, now)
 		if err != nil {
 			return nil, err
 		}
 		h[p.jwt.header] = []string{tok}
-		refreshAt = exp.Add(-p.jwt.refreshBefore())
+		reuseUntil = until
 	}
-	if len(spoofed) == 0 {
-		id.planned.Store(&plannedHeaders{plan: p, headers: h, refreshAt: refreshAt})
-	}
+	id.remember(&plannedHeaders{plan: p, headers: h, key: key, reuseUntil: reuseUntil})
 	return h, nil
 }
 
@@ -161,11 +176,49 @@ func valueOrClear(v string) []string {
 	return []string{v}
 }
 
-// plannedHeaders memoizes the set_headers map of an identity for one plan.
+// plannedHeaders memoizes the identity headers of an identity for one plan.
 type plannedHeaders struct {
-	plan      *headerPlan
-	headers   map[string][]string
-	refreshAt time.Time // zero: valid as long as the identity
+	plan       *headerPlan
+	headers    map[string][]string
+	key        *signingKey // what the token was signed with (nil: no token)
+	reuseUntil time.Time   // zero: valid as long as the identity
+}
+
+// planMemo is an identity's memo: one entry per plan, newest first, at most
+// maxPlansPerIdentity. Several routes (one plugin instance each) commonly
+// share a cached identity; a single slot would make them take turns
+// re-signing. Immutable: replaced as a whole.
+type planMemo []*plannedHeaders
+
+// maxPlansPerIdentity bounds an identity's memo; old plans (instances Kong
+// has replaced) fall off the end.
+const maxPlansPerIdentity = 4
+
+func (m *planMemo) find(p *headerPlan) *plannedHeaders {
+	if m == nil {
+		return nil
+	}
+	for _, e := range *m {
+		if e.plan == p {
+			return e
+		}
+	}
+	return nil
+}
+
+// remember puts e first in the identity's memo. Concurrent stores may lose
+// one another's entry: that costs a later rebuild, never a wrong answer.
+func (id *Identity) remember(e *plannedHeaders) {
+	old := id.planned.Load()
+	next := planMemo{e}
+	if old != nil {
+		for _, o := range *old {
+			if o.plan != e.plan && len(next) < maxPlansPerIdentity {
+				next = append(next, o)
+			}
+		}
+	}
+	id.planned.Store(&next)
 }
 
 // headerNameEqual compares header names as nginx's $http_* variables do:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Limits on what the auth service may hand us. Anything larger is not an
@@ -34,9 +35,13 @@ type Identity struct {
 	// groups is Roles as go-pdk's structpb encoding wants a list
 	// ([]any), for kong.ctx.shared.authenticated_groups.
 	groups []any
-	// planned is the last set_headers map built for this identity (see
-	// headerPlan.plan): a memo, safe for concurrent use.
-	planned atomic.Pointer[plannedHeaders]
+	// fetched is when the auth service answered for this identity (on
+	// whichever node asked it): the start of its freshness, which bounds the
+	// lifetime of the identity tokens minted for it (jwt.go).
+	fetched time.Time
+	// planned are the last set_headers maps built for this identity, one
+	// per header plan (see headerPlan.plan): a memo, safe for concurrent use.
+	planned atomic.Pointer[planMemo]
 }
 
 // parseIdentity validates a 200 answer of the auth service. Every value that
@@ -44,7 +49,9 @@ type Identity struct {
 // CR/LF header injection), no commas inside a role (it would split into two),
 // bounded sizes. Raw JSON values keep a numeric id's original digits and
 // tell a missing field from null.
-func parseIdentity(body []byte, extras []extraHeader) (*Identity, error) {
+//
+// fetched is when the auth service answered.
+func parseIdentity(body []byte, extras []extraHeader, fetched time.Time) (*Identity, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, fmt.Errorf("%w: body is not a JSON object", errInvalidResponse)
@@ -66,16 +73,17 @@ func parseIdentity(body []byte, extras []extraHeader) (*Identity, error) {
 			}
 		}
 	}
-	return newIdentity(userID, roles, extra), nil
+	return newIdentity(userID, roles, extra, fetched), nil
 }
 
 // newIdentity builds an Identity from validated values, with the forms the
-// hot path needs computed once.
-func newIdentity(userID string, roles, extra []string) *Identity {
+// hot path needs computed once. fetched is when the auth service answered.
+func newIdentity(userID string, roles, extra []string, fetched time.Time) *Identity {
 	if len(roles) == 0 {
 		roles = nil
 	}
-	id := &Identity{UserID: userID, Roles: roles, Extra: extra, rolesHeader: strings.Join(roles, ","), groups: make([]any, len(roles))}
+	id := &Identity{UserID: userID, Roles: roles, Extra: extra, fetched: fetched,
+		rolesHeader: strings.Join(roles, ","), groups: make([]any, len(roles))}
 	for i, r := range roles {
 		id.groups[i] = r
 	}

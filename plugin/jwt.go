@@ -2,17 +2,16 @@ package plugin
 
 import (
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -33,24 +32,40 @@ const (
 	DefaultJWTIssuer = "kong-legacy-auth"
 	MinJWTTTL        = 10
 	MaxJWTTTL        = 86400
+
+	// staleJWTTTL bounds the lifetime of a token minted for an identity
+	// served stale (stale_if_error, the auth service failing): such a token
+	// lives at most min(jwt_ttl, cache_ttl, 10 s) and is minted again while
+	// the outage lasts, so a service never holds one for long.
+	staleJWTTTL = 10 * time.Second
 )
 
 // jwtSigner mints identity tokens for one configuration.
 type jwtSigner struct {
 	header   string
-	method   jwt.SigningMethod
-	key      crypto.Signer
-	keyID    string
+	key      *reloader[*signingKey] // process-wide per jwt_key_file path
 	ttl      time.Duration
+	cacheTTL time.Duration // the identity's freshness: no token outlives it
 	issuer   string
 	audience string
 }
 
-// identityClaims are the token's claims: the registered ones plus roles and
-// the extra answer fields the configuration forwards.
+// signingKey is one key read from jwt_key_file.
+type signingKey struct {
+	signer crypto.Signer
+	method jwt.SigningMethod
+	kid    string
+}
+
+// identityClaims are the token's claims: the registered ones, auth_time,
+// roles and the extra answer fields the configuration forwards.
 type identityClaims struct {
-	Roles []string          `json:"roles,omitempty"`
-	Extra map[string]string `json:"ext,omitempty"`
+	// AuthTime is when the auth service vouched for the credential (OIDC's
+	// auth_time): a service can tell how old the identity is, and a token
+	// minted for a stale identity shows it.
+	AuthTime *jwt.NumericDate  `json:"auth_time,omitempty"`
+	Roles    []string          `json:"roles,omitempty"`
+	Extra    map[string]string `json:"ext,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -73,33 +88,52 @@ func (c *Config) jwtSettings(s *settings, problems []string) []string {
 	case containsHeader([]string{s.userIDHeader, s.userRolesHeader}, c.JWTHeader):
 		problems = append(problems, "jwt_header: must differ from the other identity headers")
 	}
+	if s.cacheTTL <= 0 {
+		// A token never outlives the freshness of its identity, and with
+		// caching off there is none to lend it.
+		problems = append(problems, "jwt_header: needs cache_ttl > 0 (a token lives at most cache_ttl after the auth service answered)")
+	}
 	if c.JWTKeyFile == "" {
 		return append(problems, "jwt_key_file: required when jwt_header is set")
 	}
-	key, method, err := loadSigningKey(c.JWTKeyFile)
+	key, err := loadSigningKey(c.JWTKeyFile)
 	if err != nil {
-		return append(problems, "jwt_key_file: "+err.Error())
-	}
-	kid, err := keyID(key.Public())
-	if err != nil {
-		return append(problems, "jwt_key_file: "+err.Error())
+		return append(problems, err.Error())
 	}
 	s.jwt = &jwtSigner{
-		header: c.JWTHeader, method: method, key: key, keyID: kid, ttl: ttl,
+		header: c.JWTHeader, key: key, ttl: ttl, cacheTTL: s.cacheTTL,
 		issuer: orDefault(c.JWTIssuer, DefaultJWTIssuer), audience: c.JWTAudience,
 	}
 	return problems
 }
 
-// loadSigningKey reads a PEM private key and picks its algorithm.
-func loadSigningKey(path string) (crypto.Signer, jwt.SigningMethod, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
+// signingKeys holds one reloader per jwt_key_file path: every instance
+// naming the file signs with the same, current key.
+var signingKeys sync.Map // path → *reloader[*signingKey]
+
+// loadSigningKey reads jwt_key_file now (a bad file is a configuration
+// error) and returns the process-wide reloader of that path, which follows
+// the file when it is replaced.
+func loadSigningKey(path string) (*reloader[*signingKey], error) {
+	v, ok := signingKeys.Load(path)
+	if !ok {
+		v, _ = signingKeys.LoadOrStore(path, newReloader([]keyFile{{"jwt_key_file", path}}, func(b [][]byte) (*signingKey, error) {
+			return parseSigningKey(b[0])
+		}))
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, nil, errors.New("no PEM block found")
+	r := v.(*reloader[*signingKey])
+	if _, err := r.load(); err != nil {
+		return nil, withField("jwt_key_file", err)
+	}
+	return r, nil
+}
+
+// parseSigningKey reads the first private key of a PEM file and picks its
+// algorithm.
+func parseSigningKey(b []byte) (*signingKey, error) {
+	block, err := privateKeyBlock(b)
+	if err != nil {
+		return nil, err
 	}
 	var key any
 	switch block.Type {
@@ -110,26 +144,40 @@ func loadSigningKey(path string) (crypto.Signer, jwt.SigningMethod, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, nil, fmt.Errorf("unsupported PEM block %q", block.Type)
+		return nil, fmt.Errorf("unsupported PEM block %q: use an Ed25519, P-256 or RSA key in PKCS#8, SEC 1 or PKCS#1 form", block.Type)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("parsing key: %w", err)
+		return nil, fmt.Errorf("parsing %s: %w", block.Type, err)
 	}
-	switch k := key.(type) {
+	var k signingKey
+	switch pk := key.(type) {
 	case ed25519.PrivateKey:
-		return k, jwt.SigningMethodEdDSA, nil
+		k.signer, k.method = pk, jwt.SigningMethodEdDSA
 	case *ecdsa.PrivateKey:
-		if k.Curve != elliptic.P256() {
-			return nil, nil, errors.New("ECDSA keys must use P-256 (ES256)")
+		if pk.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("ECDSA key on %s: only P-256 (ES256) is supported", pk.Curve.Params().Name)
 		}
-		return k, jwt.SigningMethodES256, nil
+		k.signer, k.method = pk, jwt.SigningMethodES256
 	case *rsa.PrivateKey:
-		if k.N.BitLen() < 2048 {
-			return nil, nil, errors.New("RSA keys must have at least 2048 bits")
+		if pk.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits: RSA keys must have at least 2048 bits", pk.N.BitLen())
 		}
-		return k, jwt.SigningMethodRS256, nil
+		k.signer, k.method = pk, jwt.SigningMethodRS256
+	default:
+		return nil, fmt.Errorf("unsupported key type %s: use Ed25519 (EdDSA), ECDSA P-256 (ES256) or RSA >= 2048 bits (RS256)", keyTypeName(key))
 	}
-	return nil, nil, fmt.Errorf("unsupported key type %T", key)
+	if k.kid, err = keyID(k.signer.Public()); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// keyTypeName names a parsed key's type for an error message.
+func keyTypeName(key any) string {
+	if k, ok := key.(*ecdh.PrivateKey); ok {
+		return fmt.Sprintf("%v (an ECDH key cannot sign)", k.Curve())
+	}
+	return fmt.Sprintf("%T", key)
 }
 
 // keyID is a stable kid for the public key (first 16 hex of its SHA-256
@@ -144,16 +192,51 @@ func keyID(pub crypto.PublicKey) (string, error) {
 	return fmt.Sprintf("%x", sum[:8]), nil
 }
 
-// mint signs a token for id valid from now for the signer's ttl.
-func (j *jwtSigner) mint(id *Identity, extras []extraHeader, now time.Time) (string, time.Time, error) {
-	exp := now.Add(j.ttl)
+// currentKey is the key to sign with now. It also lets at most one request
+// per reloadInterval start a background look at the key file.
+func (j *jwtSigner) currentKey(now time.Time) *signingKey {
+	j.key.poll(now)
+	return j.key.current()
+}
+
+// lifetime is when a token minted now for an identity fetched at fetched
+// expires, and until when that token may be handed out again (the memo).
+//
+// While the identity is fresh (fetched + cache_ttl not reached) the token
+// expires after jwt_ttl but never after the identity stops being fresh;
+// a token cut short by that bound is reused until it expires, since a new
+// one could not live longer. For an identity served stale during an outage
+// the token lives min(jwt_ttl, cache_ttl, 10 s) and its auth_time shows the
+// identity's age. An uncut token is replaced when a fifth of its lifetime
+// is left, so a service never receives one about to expire in flight.
+func (j *jwtSigner) lifetime(fetched, now time.Time) (exp, reuseUntil time.Time) {
+	freshUntil := fetched.Add(j.cacheTTL)
+	if now.Before(freshUntil) {
+		exp = now.Add(j.ttl)
+		if !exp.Before(freshUntil) {
+			return freshUntil, freshUntil
+		}
+		return exp, exp.Add(-j.ttl / 5)
+	}
+	ttl := min(j.ttl, j.cacheTTL, staleJWTTTL)
+	exp = now.Add(ttl)
+	return exp, exp.Add(-ttl / 5)
+}
+
+// mint signs a token for id, valid from now until lifetime's exp; it
+// returns the token, until when it may be reused, and the key it was signed
+// with.
+func (j *jwtSigner) mint(id *Identity, extras []extraHeader, key *signingKey, now time.Time) (string, time.Time, error) {
+	exp, reuseUntil := j.lifetime(id.fetched, now)
 	claims := identityClaims{
-		Roles: id.Roles,
+		AuthTime: jwt.NewNumericDate(id.fetched),
+		Roles:    id.Roles,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    j.issuer,
 			Subject:   id.UserID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Second)), // clock skew between hosts
+			// NumericDate truncates to the second: never later than exp.
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 	}
@@ -168,15 +251,11 @@ func (j *jwtSigner) mint(id *Identity, extras []extraHeader, now time.Time) (str
 			claims.Extra[e.field] = id.Extra[i]
 		}
 	}
-	tok := jwt.NewWithClaims(j.method, claims)
-	tok.Header["kid"] = j.keyID
-	signed, err := tok.SignedString(j.key)
+	tok := jwt.NewWithClaims(key.method, claims)
+	tok.Header["kid"] = key.kid
+	signed, err := tok.SignedString(key.signer)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("signing identity token: %w", err)
 	}
-	return signed, exp, nil
+	return signed, reuseUntil, nil
 }
-
-// refreshBefore is how long before expiry a memoized token is replaced, so
-// a service never receives a token about to expire in flight.
-func (j *jwtSigner) refreshBefore() time.Duration { return j.ttl / 5 }

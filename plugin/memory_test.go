@@ -18,7 +18,7 @@ func measureCacheMemory(tb testing.TB, rt *engine, n int) float64 {
 	goruntime.ReadMemStats(&before)
 	p := newBoundedCache(time.Now)
 	for i := 0; i < n; i++ {
-		id, err := parseIdentity([]byte(fmt.Sprintf(`{"user_id":"%d","roles":["admin","editor"]}`, 1000000+i)), nil)
+		id, err := parseIdentity([]byte(fmt.Sprintf(`{"user_id":"%d","roles":["admin","editor"]}`, 1000000+i)), nil, time.Now())
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -73,17 +73,48 @@ func Schema(name string) map[string]any {
 				"elements":    attrs{"type": "string", "one_of": httpProtocols},
 				"description": "The HTTP protocols the plugin runs on."}},
 			{"config": attrs{"type": "record", "required": true, "fields": configFields(),
-				"entity_checks": []map[string]any{
-					{"mutually_required": []string{"tls_cert_file", "tls_key_file"}},
-					{"mutually_required": []string{"jwt_header", "jwt_key_file"}},
-					// Exact duplicates only: Kong's distinct compares values
-					// as they are. Names equal after folding case and -/_
-					// are refused when the instance starts (500 + one log line).
-					{"distinct": []string{"user_id_header", "user_roles_header"}},
-					{"distinct": []string{"user_id_header", "user_roles_header", "jwt_header"}},
-				}}},
+				"entity_checks": entityChecks()}},
 		},
 	}
+}
+
+// entityChecks are the config's cross-field rules, in the forms Kong's
+// metaschema offers (custom_entity_check needs a Lua function, which an
+// external plugin cannot ship). A conditional's then_match {eq: null}
+// means "must be unset"; cjson turns JSON null into ngx.null, as
+// typedefs.no_consumer has it.
+func entityChecks() []map[string]any {
+	mustBeUnset := attrs{"eq": nil}
+	checks := []map[string]any{
+		{"mutually_required": []string{"tls_cert_file", "tls_key_file"}},
+		{"mutually_required": []string{"jwt_header", "jwt_key_file"}},
+		// Exact duplicates only: Kong's distinct compares values
+		// as they are. Names equal after folding case and -/_
+		// are refused when the instance starts (500 + one log line).
+		{"distinct": []string{"user_id_header", "user_roles_header"}},
+		{"distinct": []string{"user_id_header", "user_roles_header", "jwt_header"}},
+		// tls_verify false would ignore the CA and send credentials to any server.
+		{"conditional": attrs{"if_field": "tls_verify", "if_match": attrs{"eq": false},
+			"then_field": "tls_ca_file", "then_match": mustBeUnset,
+			"then_err": "tls_ca_file cannot be used with %s false: the CA would be ignored"}},
+		// A token lives at most cache_ttl after the auth service answered.
+		{"conditional": attrs{"if_field": "cache_ttl", "if_match": attrs{"eq": 0},
+			"then_field": "jwt_header", "then_match": mustBeUnset,
+			"then_err": "jwt_header needs %s > 0: a token lives at most cache_ttl after the auth service answered"}},
+	}
+	// TLS settings on a plain-HTTP auth_url would do nothing. The rule is
+	// keyed on the TLS field, not on auth_url: a conditional whose
+	// if_field is missing reports "field required for entity check"
+	// instead of auth_url's own "required field missing".
+	const needsHTTPS = "%s needs an https:// auth_url: on http:// TLS settings would do nothing"
+	isHTTPS := attrs{"match": "^https://"}
+	for _, f := range []string{"tls_ca_file", "tls_cert_file", "tls_key_file"} {
+		checks = append(checks, map[string]any{"conditional": attrs{"if_field": f, "if_match": attrs{"ne": nil},
+			"then_field": "auth_url", "then_match": isHTTPS, "then_err": needsHTTPS}})
+	}
+	checks = append(checks, map[string]any{"conditional": attrs{"if_field": "tls_verify", "if_match": attrs{"eq": false},
+		"then_field": "auth_url", "then_match": isHTTPS, "then_err": "%s false " + needsHTTPS[3:]}})
+	return checks
 }
 
 func configFields() []field {
@@ -162,31 +193,31 @@ func configFields() []field {
 		}},
 		{"tls_verify": attrs{
 			"type": "boolean", "required": true, "default": true,
-			"description": "Verify the auth service's TLS certificate on https.",
+			"description": "Verify the auth service's TLS certificate on https. false cannot go with tls_ca_file or an http:// auth_url.",
 		}},
 		{"tls_ca_file": attrs{
 			"type":        "string",
-			"description": "PEM file of CA certificates trusted for the auth service instead of the system pool.",
+			"description": "PEM file of CA certificates trusted for the auth service instead of the system pool (https auth_url, tls_verify true). Re-read when it changes.",
 		}},
 		{"tls_cert_file": attrs{
 			"type":        "string",
-			"description": "PEM client certificate for mutual TLS with the auth service.",
+			"description": "PEM client certificate for mutual TLS with the auth service (https auth_url). Re-read when it changes.",
 		}},
 		{"tls_key_file": attrs{
 			"type":        "string",
-			"description": "PEM private key of tls_cert_file.",
+			"description": "PEM private key of tls_cert_file, unencrypted. Re-read when it changes.",
 		}},
 		{"jwt_header": attrs{
 			"type": "string", "match": headerNamePattern, "match_none": reservedHeaderPatterns(),
-			"description": "Upstream header that carries a signed JWT of the identity. Unset: no token.",
+			"description": "Upstream header that carries a signed JWT of the identity. Unset: no token. Needs cache_ttl > 0.",
 		}},
 		{"jwt_key_file": attrs{
 			"type":        "string",
-			"description": "PEM private key signing the identity JWT: Ed25519 (EdDSA), P-256 (ES256) or RSA (RS256).",
+			"description": "PEM private key signing the identity JWT: Ed25519 (EdDSA), P-256 (ES256) or RSA >= 2048 bits (RS256), unencrypted. Re-read when it changes.",
 		}},
 		{"jwt_ttl": attrs{
 			"type": "number", "required": true, "default": DefaultJWTTTL, "between": []int{MinJWTTTL, MaxJWTTTL},
-			"description": "Lifetime of the identity JWT in seconds.",
+			"description": "Lifetime of the identity JWT in seconds, capped so that no token outlives its identity's freshness (cache_ttl after the auth service answered).",
 		}},
 		{"jwt_issuer": attrs{
 			"type": "string", "required": true, "default": DefaultJWTIssuer,

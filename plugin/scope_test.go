@@ -44,14 +44,16 @@ func TestScopeFields(t *testing.T) {
 	}
 	ref := newScope(base())
 	for name, change := range map[string]func(*settings){
-		"method":    func(s *settings) { s.authMethod = "GET" },
-		"url":       func(s *settings) { s.authURL, _ = url.Parse("https://rails.internal/verify2") },
-		"verify":    func(s *settings) { s.tls.verify = false },
-		"ca":        func(s *settings) { s.tls.caFile = "/ca.pem" },
-		"cert":      func(s *settings) { s.tls.certFile = "/c.pem" },
-		"key":       func(s *settings) { s.tls.keyFile = "/k.pem" },
-		"extras":    func(s *settings) { s.extras = []extraHeader{{field: "email", header: "X-Email"}} },
-		"extra set": func(s *settings) { s.extras = []extraHeader{{field: "e", header: "X-E"}, {field: "mail", header: "X-M"}} },
+		"method": func(s *settings) { s.authMethod = "GET" },
+		"url":    func(s *settings) { s.authURL, _ = url.Parse("https://rails.internal/verify2") },
+		"verify": func(s *settings) { s.tls.verify = false },
+		"ca":     func(s *settings) { s.tls.caFile = "/ca.pem" },
+		"cert":   func(s *settings) { s.tls.certFile = "/c.pem" },
+		"key":    func(s *settings) { s.tls.keyFile = "/k.pem" },
+		"extras": func(s *settings) { s.extras = []extraHeader{{field: "email", header: "X-Email"}} },
+		"extra set": func(s *settings) {
+			s.extras = []extraHeader{{field: "e", header: "X-E"}, {field: "mail", header: "X-M"}}
+		},
 	} {
 		s := base()
 		change(&s)

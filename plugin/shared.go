@@ -342,7 +342,7 @@ func checkSharedEntry(v sharedcache.Entry, extras int, now time.Time) (*Identity
 	if err := checkIdentity(v.UserID, v.Roles, v.Extra); err != nil {
 		return nil, err
 	}
-	return newIdentity(v.UserID, v.Roles, v.Extra), nil
+	return newIdentity(v.UserID, v.Roles, v.Extra, v.Fetched), nil
 }
 
 // sharedStore writes a fresh answer to Redis in the background: the request

@@ -1,13 +1,14 @@
 package plugin
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // tlsSettings is the TLS side of the auth service connection.
@@ -16,78 +17,178 @@ type tlsSettings struct {
 	caFile   string
 	certFile string
 	keyFile  string
-	config   *tls.Config // nil: the shared default transport is used
-	// fingerprint identifies the TLS material by content, so a rotated
-	// certificate gets a new transport on the next instance start.
+	// files follows the CA, certificate and key files; nil when the shared
+	// default transport is used (verification on, no files).
+	files *reloader[*tls.Config]
+	// fingerprint identifies the TLS configuration (verification and file
+	// paths; the files' content is followed by files): one transport per
+	// fingerprint for the life of the process.
 	fingerprint string
 }
 
-// tlsSettings validates tls_* into s. Files are read once, when the
-// instance compiles: a missing or bad file is a configuration error naming
-// the field, not a failure of every request.
+// tlsSettings validates tls_* into s. The files are read when the instance
+// compiles (a missing or bad file is a configuration error naming the
+// field, not a failure of every request) and then followed: a replaced
+// certificate, key or CA bundle is used by new connections within
+// reloadInterval.
 func (c *Config) tlsSettings(s *settings, problems []string) []string {
 	t := tlsSettings{verify: c.TLSVerify == nil || *c.TLSVerify, caFile: c.TLSCAFile, certFile: c.TLSCertFile, keyFile: c.TLSKeyFile}
+	if s.authURL != nil && s.authURL.Scheme == "http" {
+		// TLS settings on a plain-HTTP URL would do nothing: the operator
+		// believes the channel is protected when it is not.
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"tls_verify", !t.verify}, {"tls_ca_file", t.caFile != ""}, {"tls_cert_file", t.certFile != ""}, {"tls_key_file", t.keyFile != ""}} {
+			if f.set {
+				problems = append(problems, f.name+": set, but auth_url is http:// (no TLS); use an https:// auth_url or remove it")
+			}
+		}
+		s.tls = tlsSettings{verify: true}
+		return problems
+	}
+	if !t.verify && t.caFile != "" {
+		// The CA would be ignored and every credential sent to whichever
+		// server answers.
+		problems = append(problems, "tls_verify: false together with tls_ca_file, whose CA would be ignored; remove one of them")
+	}
+	if (t.certFile == "") != (t.keyFile == "") {
+		problems = append(problems, "tls_cert_file: tls_cert_file and tls_key_file go together")
+	}
 	if t.verify && t.caFile == "" && t.certFile == "" && t.keyFile == "" {
 		s.tls = t
 		return problems
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !t.verify} //nolint:gosec // opt-in, documented
-	fp := sha256.New()
-	fmt.Fprintf(fp, "verify=%t\x00", t.verify)
-	for _, f := range []string{t.caFile, t.certFile, t.keyFile} {
-		if b, err := os.ReadFile(f); err == nil {
-			fp.Write(b)
-		}
-		fp.Write([]byte{0})
-	}
-	t.fingerprint = string(fp.Sum(nil))
-	if t.caFile != "" {
-		pem, err := os.ReadFile(t.caFile)
-		pool := x509.NewCertPool()
-		switch {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("tls_ca_file: %v", err))
-		case !pool.AppendCertsFromPEM(pem):
-			problems = append(problems, "tls_ca_file: no PEM certificate found")
-		default:
-			cfg.RootCAs = pool
-		}
-	}
-	switch {
-	case (t.certFile == "") != (t.keyFile == ""):
-		problems = append(problems, "tls_cert_file: tls_cert_file and tls_key_file go together")
-	case t.certFile != "":
-		pair, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("tls_cert_file: loading client certificate: %v", err))
-		} else {
-			cfg.Certificates = []tls.Certificate{pair}
-		}
+	t.fingerprint = fmt.Sprintf("verify=%t\x00%s\x00%s\x00%s", t.verify, t.caFile, t.certFile, t.keyFile)
+	files, err := loadTLSMaterial(t)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
 	if !t.verify && s.authURL != nil {
 		logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", redactURL(s.authURL))
 	}
-	t.config = cfg
+	t.files = files
 	s.tls = t
 	return problems
+}
+
+// tlsFiles holds one reloader per TLS configuration (fingerprint).
+var tlsFiles sync.Map // fingerprint → *reloader[*tls.Config]
+
+// loadTLSMaterial reads the CA bundle and the client certificate and key
+// now, and returns the process-wide reloader that follows them. Its errors
+// name the field.
+func loadTLSMaterial(t tlsSettings) (*reloader[*tls.Config], error) {
+	v, ok := tlsFiles.Load(t.fingerprint)
+	if !ok {
+		var files []keyFile
+		for _, f := range []keyFile{{"tls_ca_file", t.caFile}, {"tls_cert_file", t.certFile}, {"tls_key_file", t.keyFile}} {
+			if f.path != "" {
+				files = append(files, f)
+			}
+		}
+		v, _ = tlsFiles.LoadOrStore(t.fingerprint, newReloader(files, func(b [][]byte) (*tls.Config, error) {
+			return parseTLSMaterial(t, b)
+		}))
+	}
+	r := v.(*reloader[*tls.Config])
+	if _, err := r.load(); err != nil {
+		return nil, withField("tls_cert_file", err)
+	}
+	return r, nil
+}
+
+// parseTLSMaterial builds the client TLS configuration from the contents
+// of the files named in t, in the order ca, cert, key (absent ones skipped).
+func parseTLSMaterial(t tlsSettings, contents [][]byte) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !t.verify} //nolint:gosec // opt-in, documented
+	next := func() []byte { b := contents[0]; contents = contents[1:]; return b }
+	if t.caFile != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(next()) {
+			return nil, &fieldError{"tls_ca_file", errors.New("no PEM certificate found")}
+		}
+		cfg.RootCAs = pool
+	}
+	if t.certFile != "" && t.keyFile != "" {
+		certPEM, keyPEM := next(), next()
+		if _, err := privateKeyBlock(keyPEM); err != nil {
+			return nil, &fieldError{"tls_key_file", err}
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, &fieldError{"tls_cert_file", fmt.Errorf("loading client certificate: %w", err)}
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 // transports holds one transport per distinct TLS configuration, for the
 // life of the process (like the default one, so keep-alive pools survive
 // instance restarts).
-var transports sync.Map // string → *http.Transport
+var transports sync.Map // fingerprint → *reloadingTransport
 
 // httpClientFor returns the client for t: the shared default one unless
 // the configuration asks for its own TLS.
 func httpClientFor(t tlsSettings) *http.Client {
-	if t.config == nil {
+	if t.files == nil {
 		return httpClient
 	}
 	tr, ok := transports.Load(t.fingerprint)
 	if !ok {
-		clone := transport.Clone()
-		clone.TLSClientConfig = t.config
-		tr, _ = transports.LoadOrStore(t.fingerprint, clone)
+		tr, _ = transports.LoadOrStore(t.fingerprint, &reloadingTransport{files: t.files})
 	}
-	return &http.Client{Transport: tr.(*http.Transport), CheckRedirect: httpClient.CheckRedirect}
+	return &http.Client{Transport: tr.(*reloadingTransport), CheckRedirect: httpClient.CheckRedirect}
+}
+
+// reloadingTransport sends each request through a transport built from the
+// TLS files' current content. When they change, new requests go through a
+// new transport (new connections, with the new certificate or CA) and the
+// old one's idle connections are closed; requests in flight finish on it.
+type reloadingTransport struct {
+	files *reloader[*tls.Config]
+	cur   atomic.Pointer[tlsTransport]
+	mu    sync.Mutex
+}
+
+// tlsTransport is a transport and the TLS configuration it was built with.
+type tlsTransport struct {
+	config    *tls.Config
+	transport *http.Transport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (r *reloadingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.files.poll(time.Now())
+	return r.transport().RoundTrip(req)
+}
+
+// transport is the transport for the current TLS configuration.
+func (r *reloadingTransport) transport() *http.Transport {
+	cfg := r.files.current()
+	if t := r.cur.Load(); t != nil && t.config == cfg {
+		return t.transport
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	if old != nil && old.config == cfg {
+		return old.transport
+	}
+	tr := newTransport()
+	tr.TLSClientConfig = cfg
+	r.cur.Store(&tlsTransport{config: cfg, transport: tr})
+	if old != nil {
+		old.transport.CloseIdleConnections()
+	}
+	return tr
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport in use.
+func (r *reloadingTransport) CloseIdleConnections() {
+	if t := r.cur.Load(); t != nil {
+		t.transport.CloseIdleConnections()
+	}
 }

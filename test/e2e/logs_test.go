@@ -73,7 +73,10 @@ func TestConfigErrorOnlyThePluginCanSee(t *testing.T) {
 	a := newAuth(t)
 	token := newToken("badcfg")
 	a.Set(token, fakerails.OK("u-1"))
-	cfg := config(t, map[string]any{"auth_url": a.url, "tls_ca_file": "/nonexistent/legacy-auth-e2e/ca.pem"})
+	// https: the schema refuses tls_* with an http:// auth_url. The call is
+	// never made (the instance fails closed), so the plain-HTTP stand-in is fine.
+	httpsURL := strings.Replace(a.url, "http://", "https://", 1)
+	cfg := config(t, map[string]any{"auth_url": httpsURL, "tls_ca_file": "/nonexistent/legacy-auth-e2e/ca.pem"})
 	res := access(t, shared, newPlugin(), cfg, request("Authorization", token))
 	if res.Exit == nil || res.Exit.Status != 500 {
 		t.Fatalf("want 500, got %s", describe(res))

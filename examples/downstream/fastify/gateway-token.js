@@ -17,7 +17,12 @@
 //   claims  iss  jwt_issuer, default "kong-legacy-auth"
 //           sub  the user id, exactly as Rails returned it (always a string)
 //           aud  [jwt_audience], only when configured
-//           iat, nbf (= iat - 5 s), exp (= iat + jwt_ttl, default 300 s)
+//           iat, nbf (= iat - 5 s)
+//           exp  iat + jwt_ttl (default 300 s), but never later than
+//                auth_time + cache_ttl: no token outlives its identity
+//           auth_time  when Rails vouched for the credential; a token for
+//                an identity served stale during a Rails outage lives at
+//                most 10 s and shows the identity's age here
 //           roles  array of strings, omitted when the user has none
 //           ext    { answerField: value } for the configured extra_headers,
 //                  omitted when there are none
@@ -46,7 +51,8 @@ const DEFAULTS = {
   header: 'x-identity-token', // legacy-auth jwt_header (any spelling)
   issuer: 'kong-legacy-auth', // legacy-auth jwt_issuer default
   userIdHeader: 'x-user-id', // legacy-auth user_id_header
-  clockTolerance: 5, // seconds of clock skew allowed on exp / nbf
+  clockTolerance: 5, // seconds of clock skew allowed on exp / nbf / iat
+  maxTokenAge: 300, // seconds: legacy-auth's default jwt_ttl
 };
 
 /**
@@ -101,7 +107,8 @@ function loadPublicKey(input) {
  * createVerifier compiles the options into an async verify(token, now) that
  * resolves to the frozen user { id, roles, ext } or rejects.
  * @param {{ publicKey: any, algorithms?: string[], issuer?: string,
- *           audience?: string, clockTolerance?: number }} opts
+ *           audience?: string, anyAudience?: boolean, maxTokenAge?: number,
+ *           clockTolerance?: number }} opts
  */
 async function createVerifier(opts) {
   const { jwtVerify } = await import('jose');
@@ -125,11 +132,24 @@ async function createVerifier(opts) {
     }
   }
 
+  // Without an audience a token minted for another service's route would
+  // be accepted here (replayed until its exp): one is required unless the
+  // caller says, in so many words, that every service shares one audience.
+  if (!opts.audience && opts.anyAudience !== true) {
+    throw new TypeError('gateway-token: audience is required (legacy-auth jwt_audience for this service); '
+      + 'pass anyAudience: true only if every service behind the gateway may accept every token');
+  }
+  const maxTokenAge = opts.maxTokenAge ?? DEFAULTS.maxTokenAge;
+  if (!(Number.isFinite(maxTokenAge) && maxTokenAge > 0)) {
+    throw new TypeError('gateway-token: maxTokenAge must be a positive number of seconds');
+  }
   const options = {
     algorithms: allowed,
     issuer: opts.issuer || DEFAULTS.issuer,
-    audience: opts.audience || undefined, // unset: aud is not checked
+    audience: opts.audience || undefined, // unset only with anyAudience
     clockTolerance: opts.clockTolerance ?? DEFAULTS.clockTolerance,
+    // iat neither in the future nor older than maxTokenAge (jose checks both).
+    maxTokenAge,
     requiredClaims: ['sub', 'iat', 'exp'],
   };
 
@@ -144,6 +164,11 @@ async function createVerifier(opts) {
 
   return async function verify(token, now = new Date()) {
     const { payload } = await jwtVerify(token, keyFor, { ...options, currentDate: now });
+    // legacy-auth never mints a token living longer than jwt_ttl: a longer
+    // one was not minted by it under this configuration.
+    if (payload.exp - payload.iat > maxTokenAge) {
+      throw new Error(`token lifetime ${payload.exp - payload.iat} s exceeds maxTokenAge ${maxTokenAge} s`);
+    }
     return userFromClaims(payload);
   };
 }
@@ -190,15 +215,22 @@ function single(value) {
  *                   registration fails if a key's algorithm is not listed
  *   issuer          expected iss, legacy-auth jwt_issuer
  *                   (default 'kong-legacy-auth')
- *   audience        expected aud, legacy-auth jwt_audience. Set it whenever
- *                   Kong sets one: unset, aud is not checked and a token
- *                   minted for another service's route is accepted here.
+ *   audience        expected aud, legacy-auth jwt_audience. Required: give
+ *                   each service's routes their own jwt_audience, so a token
+ *                   sent to one service cannot be replayed to another.
+ *   anyAudience     true to accept any aud (or none) when audience is unset;
+ *                   registration logs a warning. Only when every service
+ *                   behind the gateway may accept every token.
+ *   maxTokenAge     seconds (default 300, legacy-auth's default jwt_ttl):
+ *                   tokens with an iat older than this, or in the future
+ *                   beyond clockTolerance, or living longer than this, are
+ *                   refused. Set it to legacy-auth's jwt_ttl.
  *   required        reject requests without a token with 401 (default true);
  *                   when false, request.user is null for them (and plain
  *                   identity headers without a token are NOT trusted).
  *   userIdHeader    legacy-auth user_id_header (default 'x-user-id'); when
  *                   present it must equal the token's sub.
- *   clockTolerance  seconds of clock skew allowed on exp / nbf (default 5)
+ *   clockTolerance  seconds of clock skew allowed on exp / nbf / iat (default 5)
  *   clock           () => Date, the current time (for tests)
  *
  * request.user is { id, roles, ext }, frozen: id is the token's sub (a
@@ -209,6 +241,9 @@ function single(value) {
  */
 async function gatewayToken(fastify, opts) {
   const verify = await createVerifier(opts);
+  if (!opts.audience) {
+    fastify.log.warn('gateway-token: no audience configured (anyAudience): tokens minted for other services are accepted');
+  }
   const header = (opts.header || DEFAULTS.header).toLowerCase();
   const userIdHeader = (opts.userIdHeader || DEFAULTS.userIdHeader).toLowerCase();
   const required = opts.required !== false;

@@ -84,7 +84,7 @@ describe('gateway-token: accepted', () => {
   test('request.user is frozen', async (t) => {
     const a = Fastify();
     t.after(() => a.close());
-    await a.register(gatewayToken, { publicKey: gateway.publicKey });
+    await a.register(gatewayToken, { publicKey: gateway.publicKey, audience: 'fastify-bff' });
     a.get('/', async (request) => ({
       frozen: Object.isFrozen(request.user) && Object.isFrozen(request.user.roles) && Object.isFrozen(request.user.ext),
     }));
@@ -133,9 +133,16 @@ describe('gateway-token: accepted', () => {
     assert.equal(res.statusCode, 200);
   });
 
-  test('no audience configured: aud is not checked', async (t) => {
-    const a = await app(t, { audience: undefined });
+  test('anyAudience: aud is not checked, and registration says so', async (t) => {
+    const a = await app(t, { audience: undefined, anyAudience: true });
     const res = await a.inject({ url: '/me', headers: headers(await mint({ aud: 'another-service' })) });
+    assert.equal(res.statusCode, 200);
+    assert.ok(a.logs.some((l) => /no audience configured/.test(l.msg)), 'a warning at registration');
+  });
+
+  test('iat up to maxTokenAge old is accepted', async (t) => {
+    const a = await app(t, { maxTokenAge: 3600 });
+    const res = await a.inject({ url: '/me', headers: headers(await mint({ iat: now() - 3000, ttl: 3600 })) });
     assert.equal(res.statusCode, 200);
   });
 
@@ -182,6 +189,10 @@ describe('gateway-token: rejected with 401', () => {
     ['expired', () => mint({ iat: now() - 400, ttl: 300 }), /"exp" claim timestamp check failed/],
     ['expired beyond the tolerance (6 s)', () => mint({ iat: now() - 306, ttl: 300 }), /"exp" claim timestamp check failed/],
     ['not yet valid (nbf in the future)', () => mint({ iat: now() + 60 }), /"nbf" claim timestamp check failed/],
+    ['iat a year ahead (nbf omitted)', () => mint({ iat: now() + 365 * 86400, claims: { nbf: null } }), /"iat" claim timestamp check failed \(it should be in the past\)/],
+    ['iat older than maxTokenAge (exp still ahead)', () => mint({ iat: now() - 400, ttl: 500 }), /"iat" claim timestamp check failed \(too far in the past\)/],
+    ['lifetime longer than maxTokenAge', () => mint({ ttl: 86400 }), /lifetime 86400 s exceeds maxTokenAge 300 s/],
+    ['no iat', () => mint({ claims: { iat: null } }), /"iat" claim/],
     ['wrong issuer', () => mint({ iss: 'someone-else' }), /"iss" claim/],
     ['no issuer', () => mint({ iss: null }), /"iss" claim/],
     ['wrong audience', () => mint({ aud: 'another-service' }), /"aud" claim/],
@@ -292,12 +303,14 @@ describe('gateway-token: configuration errors at registration', () => {
     ['no publicKey', {}, /publicKey/],
     ['a private key', { publicKey: 'PRIVATE' }, /private key/],
     ['EdDSA key, algorithms RS256 only', { algorithms: ['RS256'] }, /algorithms/],
+    ['no audience', { audience: undefined }, /audience is required/],
+    ['maxTokenAge 0', { maxTokenAge: 0 }, /maxTokenAge/],
   ];
   for (const [name, opts, want] of cases) {
     test(name, async (t) => {
       const a = Fastify();
       t.after(() => a.close());
-      const o = { publicKey: gateway.publicKey, ...opts };
+      const o = { publicKey: gateway.publicKey, audience: 'fastify-bff', ...opts };
       if (o.publicKey === 'PRIVATE') {
         const { privateKey } = await jose.generateKeyPair('EdDSA', { extractable: true });
         o.publicKey = await jose.exportPKCS8(privateKey);
@@ -312,7 +325,7 @@ describe('gateway-token: configuration errors at registration', () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const a = Fastify();
     t.after(() => a.close());
-    a.register(gatewayToken, { publicKey });
+    a.register(gatewayToken, { publicKey, audience: 'fastify-bff' });
     await assert.rejects(a.ready(), /2048/);
   });
 });

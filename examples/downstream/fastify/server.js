@@ -6,7 +6,9 @@
 //                             (openssl pkey -in identity.pem -pubout)
 //   IDENTITY_PUBLIC_KEY       or the PEM itself
 //   IDENTITY_TOKEN_HEADER     legacy-auth jwt_header (default X-Identity-Token)
-//   IDENTITY_AUDIENCE         legacy-auth jwt_audience, when set there
+//   IDENTITY_AUDIENCE         legacy-auth jwt_audience of this service's routes
+//                             (required, unless IDENTITY_ANY_AUDIENCE=1)
+//   IDENTITY_MAX_TOKEN_AGE    legacy-auth jwt_ttl in seconds (default 300)
 //   IDENTITY_ISSUER           legacy-auth jwt_issuer (default kong-legacy-auth)
 const fs = require('node:fs');
 const { build } = require('./app');
@@ -20,6 +22,8 @@ function identityToken(env) {
     publicKey,
     header: env.IDENTITY_TOKEN_HEADER,
     audience: env.IDENTITY_AUDIENCE,
+    anyAudience: env.IDENTITY_ANY_AUDIENCE === '1',
+    maxTokenAge: env.IDENTITY_MAX_TOKEN_AGE ? Number(env.IDENTITY_MAX_TOKEN_AGE) : undefined,
     issuer: env.IDENTITY_ISSUER,
   };
 }

@@ -15,9 +15,19 @@
 //!   SubjectPublicKeyInfo of the public key ([`key_id`]).
 //! * claims: `iss` (`jwt_issuer`, default `kong-legacy-auth`), `sub` (the
 //!   user id, a string), `aud` (`[jwt_audience]`, only when configured),
-//!   `iat`, `nbf` (= `iat` − 5 s), `exp` (= `iat` + `jwt_ttl`, default 300 s),
-//!   `roles` (array of strings, omitted when none), `ext` (object of the
-//!   `extra_headers` answer fields, omitted when none).
+//!   `iat`, `nbf` (= `iat` − 5 s), `exp` (`iat` + `jwt_ttl`, default 300 s,
+//!   but never later than `auth_time` + `cache_ttl`), `auth_time` (when
+//!   Rails vouched for the credential; a token for an identity served stale
+//!   during a Rails outage lives at most 10 s), `roles` (array of strings,
+//!   omitted when none), `ext` (object of the `extra_headers` answer
+//!   fields, omitted when none).
+//!
+//! The verifier checks the signature (the `kid` picks the key, whose type
+//! fixes the algorithm), `iss`, `aud` (required: see [`TokenVerifier::new`]),
+//! `exp`, `nbf`, and bounds the token's age: `iat` neither in the future
+//! nor older than the maximum token age (default [`DEFAULT_MAX_TOKEN_AGE`],
+//! legacy-auth's default `jwt_ttl`; set it to yours with
+//! [`TokenVerifier::with_max_token_age`]), and no lifetime beyond it.
 //!
 //! Kong mints one token per cached identity and reuses it until a fifth of
 //! its lifetime is left.
@@ -36,7 +46,9 @@
 //! ```text
 //! IDENTITY_PUBLIC_KEY_FILE=/etc/axum-push/identity.pub.pem   # or
 //! IDENTITY_PUBLIC_KEY="$(cat identity.pub.pem)"              # the PEM itself
-//! IDENTITY_AUDIENCE=axum-push        # legacy-auth jwt_audience, when set
+//! IDENTITY_AUDIENCE=axum-push        # legacy-auth jwt_audience of this service's routes (required)
+//! IDENTITY_ANY_AUDIENCE=1            # instead of IDENTITY_AUDIENCE: accept any aud (warned at startup)
+//! IDENTITY_MAX_TOKEN_AGE=300         # legacy-auth jwt_ttl, seconds (default 300)
 //! IDENTITY_ISSUER=kong-legacy-auth   # legacy-auth jwt_issuer (default)
 //! IDENTITY_TOKEN_HEADER=X-Identity-Token  # legacy-auth jwt_header (default)
 //! ```
@@ -45,7 +57,7 @@
 //!
 //! ```ignore
 //! let pem = std::fs::read("/etc/axum-push/identity.pub.pem")?;
-//! let verifier = TokenVerifier::new(&pem, DEFAULT_ISSUER, Some("axum-push"))?;
+//! let verifier = TokenVerifier::new(&pem, DEFAULT_ISSUER, "axum-push")?;
 //! let app = Router::new().route("/me", get(me)).with_state(verifier);
 //! async fn me(user: VerifiedUser) -> String { user.id }
 //! ```
@@ -67,7 +79,7 @@ use axum::{
 use jsonwebtoken::{
     decode, decode_header,
     errors::{Error as JwtError, ErrorKind},
-    Algorithm, DecodingKey, Validation,
+    get_current_timestamp, Algorithm, DecodingKey, Validation,
 };
 use serde::Deserialize;
 
@@ -77,9 +89,14 @@ use crate::identity::USER_ID_HEADER;
 pub const IDENTITY_TOKEN_HEADER: &str = "x-identity-token";
 /// legacy-auth's default `jwt_issuer`.
 pub const DEFAULT_ISSUER: &str = "kong-legacy-auth";
-/// Clock skew allowed on `exp` and `nbf`, in seconds (jsonwebtoken's own
-/// default is 60; the gateway already back-dates `nbf` by 5 s).
+/// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (jsonwebtoken's
+/// own default is 60; the gateway already back-dates `nbf` by 5 s).
 pub const LEEWAY_SECONDS: u64 = 5;
+/// Default maximum token age in seconds: legacy-auth's default `jwt_ttl`.
+pub const DEFAULT_MAX_TOKEN_AGE: u64 = 300;
+/// Smallest RSA modulus accepted, in bits (legacy-auth refuses smaller
+/// signing keys too).
+const MIN_RSA_BITS: usize = 2048;
 
 /// DER of the named-curve OID of P-256 (1.2.840.10045.3.1.7).
 const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -104,7 +121,9 @@ impl VerifiedUser {
 }
 
 /// The claims read from the token; the registered ones (`iss`, `aud`,
-/// `exp`, `nbf`) are checked by [`Validation`].
+/// `exp`, `nbf`) are checked by [`Validation`], `iat` by [`check_age`].
+/// `iat` and `exp` are optional here so that a missing one is reported as
+/// such (jsonwebtoken deserializes these claims before it validates).
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
@@ -112,6 +131,10 @@ struct Claims {
     roles: Vec<String>,
     #[serde(default)]
     ext: BTreeMap<String, String>,
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
+    exp: Option<u64>,
 }
 
 /// Why a request carries no verified identity. All answer 401; the variant
@@ -125,6 +148,9 @@ pub enum TokenRejection {
     UnknownKey,
     /// Signature, algorithm, `iss`, `aud`, `exp`, `nbf` or claim types wrong.
     Invalid(JwtError),
+    /// `iat` missing, in the future, or older than the maximum token age, or
+    /// a lifetime (`exp` − `iat`) longer than it: the reason.
+    Age(&'static str),
     /// `X-User-ID` is present and differs from the token's `sub`.
     Mismatch,
 }
@@ -133,7 +159,9 @@ impl IntoResponse for TokenRejection {
     fn into_response(self) -> Response {
         let message = match self {
             TokenRejection::Missing => "Missing identity token",
-            TokenRejection::UnknownKey | TokenRejection::Invalid(_) => "Invalid identity token",
+            TokenRejection::UnknownKey | TokenRejection::Invalid(_) | TokenRejection::Age(_) => {
+                "Invalid identity token"
+            }
             TokenRejection::Mismatch => "Identity headers and token disagree",
         };
         (StatusCode::UNAUTHORIZED, message).into_response()
@@ -165,6 +193,7 @@ struct Inner {
     header: HeaderName,
     user_id_header: HeaderName,
     keys: Vec<GatewayKey>,
+    max_token_age: u64,
 }
 
 /// Verifies identity tokens. Cheap to clone (an `Arc`); build it once at
@@ -184,13 +213,32 @@ impl fmt::Debug for TokenVerifier {
 
 impl TokenVerifier {
     /// A verifier for the gateway's public key(s): `pem` holds one or more
-    /// `-----BEGIN PUBLIC KEY-----` blocks (Ed25519, P-256 or RSA), as
-    /// `openssl pkey -in key.pem -pubout` writes them. `issuer` is
-    /// legacy-auth's `jwt_issuer` ([`DEFAULT_ISSUER`] unless changed);
-    /// `audience` its `jwt_audience`. Set the audience whenever Kong sets
-    /// one: with `None`, `aud` is not checked and a token minted for another
-    /// service's route is accepted here.
-    pub fn new(pem: &[u8], issuer: &str, audience: Option<&str>) -> Result<Self, KeyError> {
+    /// `-----BEGIN PUBLIC KEY-----` blocks (Ed25519, P-256 or RSA ≥ 2048
+    /// bits), as `openssl pkey -in key.pem -pubout` writes them. `issuer`
+    /// is legacy-auth's `jwt_issuer` ([`DEFAULT_ISSUER`] unless changed);
+    /// `audience` the `jwt_audience` of this service's routes, required:
+    /// without it a token minted for another service's route would be
+    /// accepted here (replayed until its `exp`).
+    pub fn new(pem: &[u8], issuer: &str, audience: &str) -> Result<Self, KeyError> {
+        if audience.trim().is_empty() {
+            return Err(KeyError(
+                "an audience is required (legacy-auth jwt_audience of this service's routes); \
+                 use accepting_any_audience only if every service may accept every token"
+                    .into(),
+            ));
+        }
+        Self::build(pem, issuer, Some(audience))
+    }
+
+    /// A verifier that accepts a token whatever its `aud`, or without one.
+    /// Only for a gateway whose every service may accept every token: a
+    /// token sent to one service can then be replayed to another until its
+    /// `exp`. Prefer [`TokenVerifier::new`] with an audience.
+    pub fn accepting_any_audience(pem: &[u8], issuer: &str) -> Result<Self, KeyError> {
+        Self::build(pem, issuer, None)
+    }
+
+    fn build(pem: &[u8], issuer: &str, audience: Option<&str>) -> Result<Self, KeyError> {
         let blocks = pem::parse_many(pem).map_err(|e| KeyError(format!("reading PEM: {e}")))?;
         if blocks.is_empty() {
             return Err(KeyError("no PEM block found".into()));
@@ -203,7 +251,19 @@ impl TokenVerifier {
             header: HeaderName::from_static(IDENTITY_TOKEN_HEADER),
             user_id_header: HeaderName::from_static(USER_ID_HEADER),
             keys,
+            max_token_age: DEFAULT_MAX_TOKEN_AGE,
         })))
+    }
+
+    /// Refuses tokens whose `iat` is more than `seconds` old (plus the
+    /// leeway) or whose lifetime is longer: set it to legacy-auth's
+    /// `jwt_ttl` when that is not the default 300.
+    pub fn with_max_token_age(mut self, seconds: u64) -> Result<Self, KeyError> {
+        if seconds == 0 {
+            return Err(KeyError("the maximum token age must be positive".into()));
+        }
+        Arc::make_mut(&mut self.0).max_token_age = seconds;
+        Ok(self)
     }
 
     /// Reads the token from `name` (legacy-auth `jwt_header`, any case)
@@ -238,7 +298,31 @@ impl TokenVerifier {
             return Ok(None);
         };
         let issuer = var("IDENTITY_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
-        let mut verifier = Self::new(&pem, &issuer, var("IDENTITY_AUDIENCE").as_deref())?;
+        let mut verifier = match (var("IDENTITY_AUDIENCE"), var("IDENTITY_ANY_AUDIENCE")) {
+            (Some(audience), _) => Self::new(&pem, &issuer, &audience)?,
+            (None, Some(any)) if any == "1" => {
+                eprintln!(
+                    "identity token: IDENTITY_ANY_AUDIENCE=1: aud is not checked, \
+                     tokens minted for other services are accepted"
+                );
+                Self::accepting_any_audience(&pem, &issuer)?
+            }
+            (None, _) => {
+                return Err(KeyError(
+                    "IDENTITY_AUDIENCE is required (legacy-auth jwt_audience of this \
+                     service's routes), or IDENTITY_ANY_AUDIENCE=1 to accept any"
+                        .into(),
+                ))
+            }
+        };
+        if let Some(age) = var("IDENTITY_MAX_TOKEN_AGE") {
+            let seconds = age.trim().parse().map_err(|_| {
+                KeyError(format!(
+                    "IDENTITY_MAX_TOKEN_AGE {age:?}: not a number of seconds"
+                ))
+            })?;
+            verifier = verifier.with_max_token_age(seconds)?;
+        }
         if let Some(header) = var("IDENTITY_TOKEN_HEADER") {
             verifier = verifier.with_header(&header)?;
         }
@@ -261,11 +345,18 @@ impl TokenVerifier {
         // `decode` also refuses a token whose `alg` is not this key's one.
         let data =
             decode::<Claims>(token, &key.key, &key.validation).map_err(TokenRejection::Invalid)?;
-        let Claims { sub, roles, ext } = data.claims;
+        let Claims {
+            sub,
+            roles,
+            ext,
+            iat,
+            exp,
+        } = data.claims;
         if sub.is_empty() {
             let empty = ErrorKind::MissingRequiredClaim("sub".to_owned());
             return Err(TokenRejection::Invalid(empty.into()));
         }
+        check_age(iat, exp, get_current_timestamp(), self.0.max_token_age)?;
         Ok(VerifiedUser {
             id: sub,
             roles,
@@ -316,6 +407,17 @@ impl GatewayKey {
             }
             (key, Algorithm::ES256)
         } else if let Ok(key) = DecodingKey::from_rsa_pem(text) {
+            // Like legacy-auth and the Fastify example: a short modulus is
+            // refused rather than trusted.
+            match rsa_modulus_bits(block.contents()) {
+                Some(bits) if bits >= MIN_RSA_BITS => {}
+                Some(bits) => {
+                    return Err(KeyError(format!(
+                        "RSA keys must have at least {MIN_RSA_BITS} bits, this one has {bits}"
+                    )))
+                }
+                None => return Err(KeyError("cannot read the RSA modulus".into())),
+            }
             (key, Algorithm::RS256)
         } else {
             return Err(KeyError(
@@ -335,7 +437,7 @@ impl GatewayKey {
                 required.push("aud");
             }
             // jsonwebtoken 9 refuses a token with `aud` when no audience is
-            // expected; without one configured, `aud` is simply not checked.
+            // expected; with accepting_any_audience, `aud` is not checked.
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(required.as_slice());
@@ -357,6 +459,83 @@ pub fn key_id(spki_der: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Bounds the token's age. legacy-auth mints with `iat` = now and never for
+/// longer than `jwt_ttl`, so an `iat` in the future, an `iat` older than
+/// `max_age`, or a lifetime beyond `max_age` is not one of its tokens under
+/// this configuration (or a clock is badly wrong). `now`, `iat` and `exp`
+/// are seconds since the epoch.
+fn check_age(
+    iat: Option<u64>,
+    exp: Option<u64>,
+    now: u64,
+    max_age: u64,
+) -> Result<(), TokenRejection> {
+    let iat = iat.ok_or(TokenRejection::Age("no iat"))?;
+    if iat > now.saturating_add(LEEWAY_SECONDS) {
+        return Err(TokenRejection::Age("iat in the future"));
+    }
+    if now.saturating_sub(iat) > max_age.saturating_add(LEEWAY_SECONDS) {
+        return Err(TokenRejection::Age("iat older than the maximum token age"));
+    }
+    if exp.map_or(false, |exp| exp.saturating_sub(iat) > max_age) {
+        return Err(TokenRejection::Age(
+            "lifetime longer than the maximum token age",
+        ));
+    }
+    Ok(())
+}
+
+/// One DER element at the start of `der`: (tag, contents, what follows).
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (bytes, tail) = rest.split_at(n);
+        rest = tail;
+        bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (contents, tail) = rest.split_at(len);
+    Some((tag, contents, tail))
+}
+
+/// The bit length of the modulus of an RSA SubjectPublicKeyInfo (DER):
+/// SEQUENCE { SEQUENCE { algorithm }, BIT STRING { SEQUENCE { INTEGER n,
+/// INTEGER e } } }.
+fn rsa_modulus_bits(spki: &[u8]) -> Option<usize> {
+    let (0x30, spki, _) = der_element(spki)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = der_element(spki)? else {
+        return None;
+    };
+    let (0x03, bit_string, _) = der_element(rest)? else {
+        return None;
+    };
+    let (&0, rsa_key) = bit_string.split_first()? else {
+        return None;
+    };
+    let (0x30, rsa_key, _) = der_element(rsa_key)? else {
+        return None;
+    };
+    let (0x02, modulus, _) = der_element(rsa_key)? else {
+        return None;
+    };
+    let start = modulus.iter().position(|&b| b != 0)?;
+    let modulus = &modulus[start..];
+    Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
 }
 
 enum Single<'h> {
@@ -402,7 +581,7 @@ pub(crate) mod tests {
 
     use super::*;
     use axum::http::HeaderValue;
-    use jsonwebtoken::{encode, get_current_timestamp, EncodingKey, Header};
+    use jsonwebtoken::{encode, EncodingKey, Header};
     use serde_json::{json, Value};
 
     const GATEWAY_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
@@ -439,8 +618,36 @@ QGzPA+i5akaPdfzR8AWIr9B8MyBeGoDAme481AEz9FiolxqRrp7BSxx6Dw==
 ";
     const EC_KID: &str = "abbfb808799f93f0";
 
+    /// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 | openssl pkey -pubout`
+    const RSA_1024_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC+hWsLqIeXwCW9Sr7f7r8ScPIy
+4gQeSSfnZ8KZNH7l/s1B9NG65R5CJNBYSN2dDf7ggxGGJUAR7yuetKtIOO1ilNMM
+rBaeRsQdrfp0LcezF6h/ewy10W25hRC48G5lDehtNfmjT7/hb5Nf6l75XH15n5J2
+LEz+UCiyxm2fWvAX0wIDAQAB
+-----END PUBLIC KEY-----
+";
+    /// The same with rsa_keygen_bits:2048.
+    const RSA_2048_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqmdj5bLxJltYfuNAy5Gz
+AP/JOJkT481Ql8rePytYByow7+gLbE2I1PsmnmerUSTo/cCz3lLOf2ze/1cuikkI
+Dd0mrN5dHjZBVaW1yLPKD1/7z+P28pKbCIzlipaSiK5UL9uvR0A0GPS6ytOy0qtn
+T2j3+RuFrYqVzS1bqKQK3W876ON2F4kPJ2Dp61hsOCZVPs2BFtuKg52qSzv4kfDg
+FSZ+L9zTKGuKpCPhMM8T7lMFJaOGDPWo1WxGy6A/Zyvmfb/hYGFAnDB6fdK6B58D
+H4Hw01PtNJiaQkZZnc0EBJQLyMoB/bU5JoFn4zbz+FxhVxeRKrusJzu05Ha7pJ5P
+wwIDAQAB
+-----END PUBLIC KEY-----
+";
+
     fn verifier(audience: Option<&str>) -> TokenVerifier {
-        TokenVerifier::new(GATEWAY_PUBLIC.as_bytes(), DEFAULT_ISSUER, audience).unwrap()
+        match audience {
+            Some(audience) => {
+                TokenVerifier::new(GATEWAY_PUBLIC.as_bytes(), DEFAULT_ISSUER, audience)
+            }
+            None => {
+                TokenVerifier::accepting_any_audience(GATEWAY_PUBLIC.as_bytes(), DEFAULT_ISSUER)
+            }
+        }
+        .unwrap()
     }
 
     /// The claims legacy-auth sets for user 42 with roles and an email.
@@ -495,7 +702,7 @@ QGzPA+i5akaPdfzR8AWIr9B8MyBeGoDAme481AEz9FiolxqRrp7BSxx6Dw==
             (OTHER_PUBLIC, OTHER_KID),
             (EC_PUBLIC, EC_KID),
         ] {
-            let v = TokenVerifier::new(pem.as_bytes(), DEFAULT_ISSUER, None).unwrap();
+            let v = TokenVerifier::new(pem.as_bytes(), DEFAULT_ISSUER, "axum-push").unwrap();
             assert_eq!(v.key_ids().collect::<Vec<_>>(), vec![kid]);
         }
     }
@@ -532,8 +739,52 @@ QGzPA+i5akaPdfzR8AWIr9B8MyBeGoDAme481AEz9FiolxqRrp7BSxx6Dw==
     }
 
     #[test]
-    fn without_an_audience_aud_is_not_checked() {
-        assert!(verifier(None).verify(&gateway_token(&claims())).is_ok());
+    fn an_audience_is_required_unless_any_is_asked_for() {
+        for audience in ["", "  "] {
+            assert!(
+                TokenVerifier::new(GATEWAY_PUBLIC.as_bytes(), DEFAULT_ISSUER, audience).is_err(),
+                "audience {audience:?}"
+            );
+        }
+        let other = gateway_token(&with(claims(), json!({"aud": ["another-service"]})));
+        assert!(verifier(None).verify(&other).is_ok());
+        assert_eq!(
+            verifier(Some("axum-push")).verify(&other),
+            Err(jwt_error(ErrorKind::InvalidAudience))
+        );
+    }
+
+    #[test]
+    fn rsa_keys_need_2048_bits() {
+        let small = TokenVerifier::new(RSA_1024_PUBLIC.as_bytes(), DEFAULT_ISSUER, "axum-push");
+        assert!(
+            matches!(&small, Err(KeyError(msg)) if msg.contains("2048") && msg.contains("1024")),
+            "{small:?}"
+        );
+        assert!(
+            TokenVerifier::new(RSA_2048_PUBLIC.as_bytes(), DEFAULT_ISSUER, "axum-push").is_ok()
+        );
+        assert_eq!(
+            rsa_modulus_bits(pem::parse(RSA_2048_PUBLIC).unwrap().contents()),
+            Some(2048)
+        );
+        assert_eq!(
+            rsa_modulus_bits(pem::parse(RSA_1024_PUBLIC).unwrap().contents()),
+            Some(1024)
+        );
+        assert_eq!(rsa_modulus_bits(&[0x30, 0x03, 0x02, 0x01]), None);
+    }
+
+    #[test]
+    fn token_age_is_bounded() {
+        let v = verifier(Some("axum-push")).with_max_token_age(600).unwrap();
+        let now = get_current_timestamp();
+        let old = with(
+            claims(),
+            json!({"iat": now - 590, "nbf": now - 595, "exp": now + 10}),
+        );
+        assert!(v.verify(&gateway_token(&old)).is_ok(), "within max age 600");
+        assert!(verifier(Some("axum-push")).with_max_token_age(0).is_err());
     }
 
     #[test]
@@ -623,6 +874,32 @@ QGzPA+i5akaPdfzR8AWIr9B8MyBeGoDAme481AEz9FiolxqRrp7BSxx6Dw==
                 "not-a-jwt".to_owned(),
                 jwt_error(ErrorKind::InvalidToken),
             ),
+            (
+                "iat a year ahead (no nbf)",
+                gateway_token(&with(
+                    claims(),
+                    json!({"iat": now + 365 * 86400, "nbf": null}),
+                )),
+                TokenRejection::Age("iat in the future"),
+            ),
+            (
+                "iat older than the maximum age, exp still ahead",
+                gateway_token(&with(
+                    claims(),
+                    json!({"iat": now - 400, "nbf": now - 405, "exp": now + 100}),
+                )),
+                TokenRejection::Age("iat older than the maximum token age"),
+            ),
+            (
+                "lifetime longer than the maximum age",
+                gateway_token(&with(claims(), json!({"exp": now + 86400}))),
+                TokenRejection::Age("lifetime longer than the maximum token age"),
+            ),
+            (
+                "no iat",
+                gateway_token(&with(claims(), json!({"iat": null}))),
+                TokenRejection::Age("no iat"),
+            ),
         ];
         let v = verifier(Some("axum-push"));
         for (name, token, want) in cases {
@@ -649,7 +926,7 @@ QGzPA+i5akaPdfzR8AWIr9B8MyBeGoDAme481AEz9FiolxqRrp7BSxx6Dw==
     #[test]
     fn rotation_and_key_types() {
         let both = format!("{GATEWAY_PUBLIC}{EC_PUBLIC}");
-        let v = TokenVerifier::new(both.as_bytes(), DEFAULT_ISSUER, Some("axum-push")).unwrap();
+        let v = TokenVerifier::new(both.as_bytes(), DEFAULT_ISSUER, "axum-push").unwrap();
         assert!(v.verify(&gateway_token(&claims())).is_ok());
         let es256 = sign(Algorithm::ES256, EC_PRIVATE, Some(EC_KID), &claims());
         assert_eq!(v.verify(&es256).map(|u| u.id), Ok("42".to_owned()));
@@ -669,7 +946,7 @@ QGzPA+i5akaPdfzR8AWIr9B8MyBeGoDAme481AEz9FiolxqRrp7BSxx6Dw==
             ("not PEM", "hello"),
         ] {
             assert!(
-                TokenVerifier::new(pem.as_bytes(), DEFAULT_ISSUER, None).is_err(),
+                TokenVerifier::new(pem.as_bytes(), DEFAULT_ISSUER, "axum-push").is_err(),
                 "{name}"
             );
         }
@@ -749,12 +1026,12 @@ MCowBQYDK2VwAyEA/Vj6a/G2piJJrzTDstYTJo+VvqEDiC4NM5Du0JvweaY=
 -----END PUBLIC KEY-----
 ";
         const TOKEN: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImE0MTVmODcyMzQzYTI3MzIiLCJ0eXAiOiJKV1QifQ.eyJyb2xlcyI6WyJhZG1pbiIsImVkaXRvciJdLCJleHQiOnsiZW1haWwiOiJhbGljZUBleGFtcGxlLmNvbSJ9LCJpc3MiOiJrb25nLWxlZ2FjeS1hdXRoIiwic3ViIjoiNDIiLCJhdWQiOlsiZmFzdGlmeS1iZmYiXSwiZXhwIjoxNzk1NDM2MTQzLCJuYmYiOjE3OTU0MzU4MzgsImlhdCI6MTc5NTQzNTg0M30.5J0HXho4hZnpwVxWYrbB9uo48vkn07Vy-VwUaCFc-4q7NZRzFtnBE5-oWPXHTQh-KLQ5D3mYRjtSWy7y_sOtAA";
-        let mut v =
-            TokenVerifier::new(PUBLIC.as_bytes(), DEFAULT_ISSUER, Some("fastify-bff")).unwrap();
+        let mut v = TokenVerifier::new(PUBLIC.as_bytes(), DEFAULT_ISSUER, "fastify-bff").unwrap();
         assert_eq!(v.key_ids().collect::<Vec<_>>(), vec!["a415f872343a2732"]);
         let inner = Arc::get_mut(&mut v.0).unwrap();
         inner.keys[0].validation.validate_exp = false;
         inner.keys[0].validation.validate_nbf = false;
+        inner.max_token_age = u64::MAX; // its iat is long past too
         let user = v.verify(TOKEN).unwrap();
         assert_eq!(user.id, "42");
         assert_eq!(user.roles, vec!["admin", "editor"]);

@@ -161,12 +161,9 @@ mod tests {
         use crate::identity_token::{tests as keys, DEFAULT_ISSUER};
         use serde_json::json;
 
-        let verifier = TokenVerifier::new(
-            keys::GATEWAY_PUBLIC.as_bytes(),
-            DEFAULT_ISSUER,
-            Some("axum-push"),
-        )
-        .unwrap();
+        let verifier =
+            TokenVerifier::new(keys::GATEWAY_PUBLIC.as_bytes(), DEFAULT_ISSUER, "axum-push")
+                .unwrap();
         let alice = keys::gateway_token(&keys::claims());
         let bob = keys::gateway_token(&keys::with(
             keys::claims(),

@@ -11,7 +11,9 @@ import java.util.Map;
 /**
  * DataResource is the example data service behind Kong (kong/kong.yml:
  * /data, prefix stripped, so /data/me arrives here as /me). The identity
- * comes from the headers Kong's legacy-auth plugin sets.
+ * comes from the headers Kong's legacy-auth plugin sets, unverified: this
+ * service relies on network isolation (see {@link GatewayUser}) and says so
+ * at startup ({@link NetworkIsolationNotice}).
  */
 @Path("/")
 public class DataResource {

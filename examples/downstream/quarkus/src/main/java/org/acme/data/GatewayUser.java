@@ -18,7 +18,18 @@ import java.util.Optional;
  *
  * Kong removes any client-sent copy of both headers before setting them, so
  * they can be trusted only when every request reaches this service through
- * Kong (the service is not reachable from outside Kong's network).
+ * Kong.
+ *
+ * <p><b>This example relies on network isolation.</b> It does not verify
+ * legacy-auth's signed identity token ({@code jwt_header}): anyone who can
+ * open a connection to this service without going through Kong (another
+ * container on the same network, a misrouted load balancer) can send any
+ * {@code X-User-ID} and is believed. Run it only where Kong is the sole
+ * route in (a private network, a firewall or mTLS between Kong and the
+ * service). Where that cannot be guaranteed, verify the token instead, as
+ * the Fastify and Axum examples do (with Quarkus: smallrye-jwt with the
+ * gateway's public key, {@code mp.jwt.verify.issuer}, a required
+ * {@code mp.jwt.verify.audiences}, and a bounded token age).
  *
  * @param id    the user id, verbatim
  * @param roles the user's roles, unmodifiable; empty when the user has none
