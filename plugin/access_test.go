@@ -159,11 +159,10 @@ func TestAccessContract(t *testing.T) {
 			for _, v := range tc.auth {
 				h.Add("Authorization", v)
 			}
-			start := time.Now()
+			// The slow row's 503 is the proof that timeout bounds the call
+			// (the answer would come later, with a 200); latency figures
+			// are make bench's.
 			e := run(t, cfg, h)
-			if took := time.Since(start); took > 1500*time.Millisecond {
-				t.Errorf("request took %v: the timeout did not bound it", took)
-			}
 			if tc.wantStatus != 0 {
 				if e.ClientRes.Status != tc.wantStatus {
 					t.Fatalf("status = %d, want %d (body %s)", e.ClientRes.Status, tc.wantStatus, e.ClientRes.Body)
@@ -272,10 +271,12 @@ func TestCacheExpires(t *testing.T) {
 	t.Parallel()
 	svc := newAuthService(t, map[string]answer{"Bearer dave": {status: 200, body: `{"user_id":"d"}`}})
 	cfg := &Config{AuthURL: svc.URL, CacheTTL: ptr(1.0)}
+	clock := newFakeClock()
+	mustCompile(t, cfg).now = clock.now
 	h := http.Header{"Authorization": {"Bearer dave"}}
 	run(t, cfg, h)
 	run(t, cfg, h)
-	time.Sleep(1100 * time.Millisecond)
+	clock.advance(1100 * time.Millisecond)
 	run(t, cfg, h)
 	if n := svc.calls.Load(); n != 2 {
 		t.Fatalf("auth calls = %d, want 2 (one before, one after expiry)", n)
