@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run test test-examples bench-smoke fmt-check vet bench clean
+.PHONY: all build run test test-examples test-rails bench-smoke fmt-check vet bench clean
 
 all: build
 
@@ -35,11 +35,17 @@ bench-smoke:
 	$(GO) run ./test/bench -quick -out $$(mktemp -d)/benchmarks.md > /dev/null 2>&1 || \
 	  { echo "bench smoke run failed: go run ./test/bench -quick"; exit 1; }
 
-# The downstream examples that can run here: the Fastify identity plugin and
-# the Rails stand-in, with node's built-in test runner.
-test-examples:
+# The downstream examples that can run here: the Fastify identity plugin
+# with node's built-in test runner, and the Rails engine.
+test-examples: test-rails
 	cd examples/downstream/fastify && npm ci --no-audit --no-fund --loglevel=error && npm test
-	node --test examples/rails-stub/
+
+# The Rails engine's minitest suite in real Rails (Debian: ruby-rails
+# ruby-sqlite3 ruby-redis); skipped without them, except in CI.
+test-rails:
+	@if examples/rails/run-demo --check; then examples/rails/test/run; \
+	elif [ "$$CI" = true ]; then echo "test-rails: Ruby with Rails and sqlite3 is required in CI"; exit 1; \
+	else echo "test-rails: SKIPPED: Ruby with Rails and sqlite3 not installed (apt-get install ruby-rails ruby-sqlite3 ruby-redis)"; fi
 
 bench:
 	$(GO) run ./test/bench -out docs/benchmarks.md
