@@ -1,5 +1,6 @@
 # legacy-auth — build, run and test.
 #   make run    build and start the local gateway demo on 127.0.0.1:8000
+#               (with the Rails demo app when Ruby and Rails are installed)
 #   make test   gofmt check, go vet, and every test with the race detector
 #   make bench  benchmarks; writes docs/benchmarks.md
 
@@ -16,8 +17,12 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/legacy-auth ./cmd/legacy-auth
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/legacy-gateway ./cmd/legacy-gateway
 
+# The auth service is the Rails demo app (examples/rails) when Ruby with
+# Rails is installed, else the gateway's Go stand-in (same users, tokens).
 run: build
-	$(BIN)/legacy-gateway -demo -config examples/demo/kong.yml -plugin $(BIN)/legacy-auth
+	@if examples/rails/run-demo --check; then rails="-demo-rails examples/rails/run-demo"; \
+	else echo "make run: Ruby with Rails not installed: using the Go stand-in for Rails"; rails=; fi; \
+	exec $(BIN)/legacy-gateway -demo -config examples/demo/kong.yml -plugin $(BIN)/legacy-auth $$rails
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

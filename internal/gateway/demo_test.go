@@ -73,9 +73,10 @@ services:
 		userID string
 	}{
 		{DemoTokenAlice, 200, "42"},
-		{DemoTokenBob, 200, "u-1001"},
+		{DemoTokenBob, 200, "7"},
+		{DemoTokenBig, 200, "9007199254740993"},
 		{"", 401, ""},
-		{"Bearer demo-mallory", 401, ""},
+		{"Bearer tok-unknown", 401, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.token, func(t *testing.T) {
@@ -93,9 +94,9 @@ services:
 			}
 		})
 	}
-	t.Run("banned", func(t *testing.T) {
+	t.Run("disabled", func(t *testing.T) {
 		t.Parallel()
-		if status, body, _ := call(t, srv.URL, "GET", "/api/me", map[string]string{"Authorization": DemoTokenBanned}); status != 401 && status != 403 {
+		if status, body, _ := call(t, srv.URL, "GET", "/api/me", map[string]string{"Authorization": DemoTokenMallory}); status != 403 {
 			t.Errorf("status %d: %s", status, body)
 		}
 	})

@@ -14,18 +14,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/legacy-auth/legacy-auth/internal/gateway"
 	"github.com/legacy-auth/legacy-auth/test/kongsim"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
 	"github.com/legacy-auth/legacy-auth/test/testutil"
@@ -225,69 +224,39 @@ type demo struct {
 	client *http.Client
 }
 
-// startDemo runs examples/rails/run-demo on a free loopback port and waits
-// (at most a minute: Rails boots in seconds) until it answers /health.
+// startDemo runs examples/rails/run-demo on a free loopback port the way
+// `make run` does (gateway.StartDemo with Rails set), which waits until it
+// answers /health. Its Close stops it with SIGTERM (what Ctrl-C does) and
+// logs a warning when it had to kill it instead.
 func startDemo(t *testing.T, redisURL string) *demo {
 	t.Helper()
-	port, err := freePort()
+	out := &testutil.SyncBuffer{}   // Rails' own output, scanned for credentials
+	gwLog := &testutil.SyncBuffer{} // the gateway's lines (they list the demo's tokens on purpose)
+	log := slog.New(slog.NewTextHandler(gwLog, nil))
+	g, err := gateway.StartDemo(gateway.DemoOptions{
+		AuthAddr:    "127.0.0.1:0",
+		Rails:       filepath.Join(root, "examples", "rails", "run-demo"),
+		RailsEnv:    []string{"REDIS_URL=" + redisURL, "RAILS_ENV=production", "DEMO_LOG_LEVEL=info"},
+		RailsOutput: out,
+	}, log)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s%s", err, gwLog.String(), out.String())
 	}
-	out := &testutil.SyncBuffer{}
-	cmd := exec.Command(filepath.Join(root, "examples", "rails", "run-demo"), strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "RAILS_ENV=production", "DEMO_LOG_LEVEL=info")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // what Ctrl-C does: WEBrick shuts down
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("run-demo did not stop within 10 s of SIGTERM")
+		g.Close()
+		if strings.Contains(gwLog.String(), "was killed") {
+			t.Errorf("run-demo did not stop on SIGTERM")
 		}
 		if t.Failed() {
-			t.Logf("Rails demo output:\n%s", out.String())
+			t.Logf("Rails demo output:\n%s%s", gwLog.String(), out.String())
 		}
 	})
-	d := &demo{
-		url: "http://127.0.0.1:" + strconv.Itoa(port),
+	return &demo{
+		url: g.AuthURL(),
 		out: out,
 		client: &http.Client{Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("run-demo exited during startup:\n%s", out.String())
-		default:
-		}
-		if resp, err := d.client.Get(d.url + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run-demo not ready within a minute:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (d *demo) post(t *testing.T, path string, form url.Values, header http.Header) *http.Response {
