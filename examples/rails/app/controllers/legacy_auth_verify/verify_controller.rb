@@ -68,8 +68,10 @@ module LegacyAuthVerify
       # Answers are per credential: no shared cache may keep them (Kong's
       # cache is the plugin's own, cache_ttl).
       response.headers["Cache-Control"] = "no-store"
-      # Never write the session back, even with expire_after set.
-      request.session_options[:skip] = true
+      # Never write the session back, even with expire_after set (no
+      # options at all when the app disabled sessions).
+      options = request.session_options
+      options[:skip] = true if options
     end
   end
 end
