@@ -69,19 +69,20 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 		log = slog.Default()
 	}
 	d := &Demo{done: make(chan struct{}), log: log}
+	// The echoes first: they start at once, Rails takes seconds.
+	if err := d.startEchoes(opts.EchoAddrs); err != nil {
+		return nil, err
+	}
 	if opts.Rails != "" {
-		close(d.done)
 		r, addr, err := startRails(opts.Rails, opts.AuthAddr, opts.RailsEnv, opts.RailsOutput, log)
 		if err != nil {
+			d.Close()
 			return nil, err
 		}
 		d.rails, d.authAddr = r, addr
 		log.Info("Rails demo app listening", "verify_url", d.VerifyURL(),
 			"tokens", []string{DemoTokenAlice, DemoTokenBob, DemoTokenBig, DemoTokenMallory},
 			"login", "POST http://"+addr+"/login username=alice password=alice-pw")
-		if err := d.startEchoes(opts.EchoAddrs); err != nil {
-			return nil, err
-		}
 		return d, nil
 	}
 
@@ -93,6 +94,7 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 	d.Auth = h
 	ln, err := net.Listen("tcp", opts.AuthAddr)
 	if err != nil {
+		d.Close()
 		return nil, fmt.Errorf("demo auth service on %s: %w", opts.AuthAddr, err)
 	}
 	d.authAddr = ln.Addr().String()
@@ -105,13 +107,10 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 	}()
 	log.Info("demo auth service (Go stand-in) listening", "verify_url", "http://"+ln.Addr().String()+fakeauth.VerifyPath,
 		"tokens", []string{DemoTokenAlice, DemoTokenBob, DemoTokenBig, DemoTokenMallory})
-	if err := d.startEchoes(opts.EchoAddrs); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
-// startEchoes starts the echo upstreams; on error it closes everything.
+// startEchoes starts the echo upstreams; on error it closes those started.
 func (d *Demo) startEchoes(addrs []string) error {
 	for _, addr := range addrs {
 		e, err := echo.Start(addr)
@@ -168,8 +167,8 @@ func (d *Demo) Close() {
 			if err := d.auth.Shutdown(ctx); err != nil {
 				_ = d.auth.Close()
 			}
+			<-d.done
 		}
-		<-d.done
 		for _, e := range d.echoes {
 			e.Close()
 		}

@@ -36,14 +36,14 @@ func startRails(script, addr string, env []string, out io.Writer, log *slog.Logg
 	if err != nil {
 		return nil, "", fmt.Errorf("rails demo address %q: %w", addr, err)
 	}
-	if port == "0" {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, "", fmt.Errorf("rails demo: finding a free port: %w", err)
-		}
-		port = strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		ln.Close()
+	// A free port (or the port asked for, checked free: a Rails left
+	// running from an earlier demo would otherwise pass for this one).
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("rails demo on %s: %w", addr, err)
 	}
+	port = strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
 	addr = net.JoinHostPort(host, port)
 	if out == nil {
 		out = os.Stderr
