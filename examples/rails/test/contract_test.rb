@@ -68,6 +68,14 @@ class ContractTest < ActionDispatch::IntegrationTest
     assert_contract(verify(:post, cookie: cookie), 403)
   end
 
+  test "a String user id goes out as a JSON string" do
+    with_config(user_id: ->(user) { "u-#{user.id}" }) do
+      resp = verify(:post, authorization: "Bearer tok-bob")
+      assert_contract(resp, 200)
+      assert_equal '{"user_id":"u-7","roles":[],"email":"bob@example.com"}', resp.body
+    end
+  end
+
   test "a Float user id is refused with 500 rather than sent as 42.0" do
     with_config(user_id: ->(user) { user.id.to_f }) do
       assert_equal 500, verify(:post, authorization: "Bearer tok-alice").status
