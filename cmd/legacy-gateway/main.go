@@ -6,9 +6,11 @@
 //
 //	legacy-gateway [-config kong/kong.yml] [-listen 127.0.0.1:8000] [-plugin ./bin/legacy-auth]
 //	legacy-gateway -demo   # also runs a fake Rails auth service and echo upstreams
+//	legacy-gateway -demo -demo-rails examples/rails/run-demo   # the real Rails demo app instead
 //
 // With -demo and no -config, the config is examples/demo/kong.yml. SIGINT or
-// SIGTERM stops the HTTP server, then the plugin process, and exits 0.
+// SIGTERM stops the HTTP server, then the plugin process (and the Rails
+// demo app), and exits 0.
 package main
 
 import (
@@ -38,6 +40,7 @@ type flags struct {
 	demo      bool
 	demoAuth  string
 	demoEcho  string
+	demoRails string
 	logLevel  string
 	configSet bool
 }
@@ -51,6 +54,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&f.demo, "demo", false, "also run a fake Rails auth service and echo upstreams for the demo config")
 	fs.StringVar(&f.demoAuth, "demo-auth-listen", "127.0.0.1:3000", "with -demo: address of the fake auth service (must match auth_url in the config)")
 	fs.StringVar(&f.demoEcho, "demo-echo-listen", "127.0.0.1:8081,127.0.0.1:8082", "with -demo: comma-separated addresses of echo upstreams (must match the services' urls)")
+	fs.StringVar(&f.demoRails, "demo-rails", "", "with -demo: run this Rails demo script (examples/rails/run-demo) as the auth service instead of the Go stand-in")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -61,6 +65,9 @@ func parseFlags(args []string) (*flags, error) {
 	fs.Visit(func(fl *flag.Flag) { f.configSet = f.configSet || fl.Name == "config" })
 	if f.demo && !f.configSet {
 		f.config = demoConfig
+	}
+	if f.demoRails != "" && !f.demo {
+		return nil, errors.New("-demo-rails needs -demo")
 	}
 	return f, nil
 }
@@ -91,7 +98,7 @@ func run(f *flags) error {
 	defer stop()
 
 	if f.demo {
-		demo, err := gateway.StartDemo(gateway.DemoOptions{AuthAddr: f.demoAuth, EchoAddrs: splitList(f.demoEcho)}, log)
+		demo, err := gateway.StartDemo(gateway.DemoOptions{AuthAddr: f.demoAuth, EchoAddrs: splitList(f.demoEcho), Rails: f.demoRails}, log)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,8 @@ func TestParseFlags(t *testing.T) {
 		{"demo uses the demo config", []string{"-demo"}, demoConfig, true, false},
 		{"demo keeps an explicit config", []string{"-demo", "-config", "x.yml"}, "x.yml", true, false},
 		{"explicit default is kept with demo", []string{"-config", "kong/kong.yml", "-demo"}, "kong/kong.yml", true, false},
+		{"demo with the Rails app", []string{"-demo", "-demo-rails", "examples/rails/run-demo"}, demoConfig, true, false},
+		{"demo-rails without demo", []string{"-demo-rails", "examples/rails/run-demo"}, "", false, true},
 		{"stray argument", []string{"kong.yml"}, "", false, true},
 		{"unknown flag", []string{"-nope"}, "", false, true},
 	}

@@ -7,8 +7,8 @@
 // credential and 401 or 403 for a bad one.
 //
 // Tokens are looked up by the Authorization header value EXACTLY as
-// received, "Bearer " prefix included ("Bearer demo-alice", not
-// "demo-alice"). The plugin must forward the header verbatim, and exact
+// received, "Bearer " prefix included ("Bearer tok-alice", not
+// "tok-alice"). The plugin must forward the header verbatim, and exact
 // matching makes a plugin that rewrites or trims it fail the tests instead
 // of passing by accident.
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,14 +17,18 @@ import (
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 )
 
-// Demo tokens served by the demo auth service. Anything else gets 401.
+// Demo tokens: the users of the Rails demo app (examples/rails/run-demo),
+// which the Go stand-in answers the same way. Anything else gets 401.
 const (
 	// DemoTokenAlice verifies as user_id 42 (a JSON number), roles admin, editor.
-	DemoTokenAlice = "Bearer demo-alice"
-	// DemoTokenBob verifies as user_id "u-1001" (a JSON string), no roles.
-	DemoTokenBob = "Bearer demo-bob"
-	// DemoTokenBanned is answered 403, the other "bad credential" status.
-	DemoTokenBanned = "Bearer demo-banned"
+	DemoTokenAlice = "Bearer tok-alice"
+	// DemoTokenBob verifies as user_id 7, no roles.
+	DemoTokenBob = "Bearer tok-bob"
+	// DemoTokenBig verifies as user_id 9007199254740993 (beyond 2^53),
+	// role viewer.
+	DemoTokenBig = "Bearer tok-big"
+	// DemoTokenMallory is a disabled account: 403.
+	DemoTokenMallory = "Bearer tok-mallory"
 )
 
 // DemoCallsPath, on the demo auth address, reports how many verify calls
@@ -32,20 +37,31 @@ const DemoCallsPath = "/__calls"
 
 // DemoOptions are the loopback addresses of the demo backends.
 type DemoOptions struct {
-	AuthAddr  string   // fake Rails auth, e.g. 127.0.0.1:3000
+	AuthAddr  string   // the auth service, e.g. 127.0.0.1:3000 (port 0: any free port)
 	EchoAddrs []string // echo upstreams, e.g. 127.0.0.1:8081
+	// Rails, when set, is examples/rails/run-demo: the auth service is then
+	// the real Rails demo app on AuthAddr instead of the Go stand-in.
+	Rails string
+	// RailsEnv are extra environment variables for Rails (REDIS_URL=...).
+	RailsEnv []string
+	// RailsOutput receives Rails' output. Default: os.Stderr.
+	RailsOutput io.Writer
 }
 
-// Demo runs the backends of the demo config in-process: the fake Rails
-// verify endpoint and echo upstreams.
+// Demo runs the backends of the demo config: the auth service (the Go
+// stand-in in-process, or the Rails demo app as a child process) and echo
+// upstreams.
 type Demo struct {
-	// Auth is the fake auth service's logic: its call log and tokens.
+	// Auth is the Go stand-in's logic (its call log and tokens); nil when
+	// the Rails demo app serves.
 	Auth     *fakerails.Handler
 	authAddr string
 	auth     *http.Server
+	rails    *railsDemo
 	done     chan struct{}
 	echoes   []*echo.Server
 	once     sync.Once
+	log      *slog.Logger
 }
 
 // StartDemo starts the demo backends. On error nothing is left running.
@@ -53,14 +69,33 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	d := &Demo{done: make(chan struct{}), log: log}
+	// The echoes first: they start at once, Rails takes seconds.
+	if err := d.startEchoes(opts.EchoAddrs); err != nil {
+		return nil, err
+	}
+	if opts.Rails != "" {
+		r, addr, err := startRails(opts.Rails, opts.AuthAddr, opts.RailsEnv, opts.RailsOutput, log)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.rails, d.authAddr = r, addr
+		log.Info("Rails demo app listening", "verify_url", d.VerifyURL(),
+			"tokens", []string{DemoTokenAlice, DemoTokenBob, DemoTokenBig, DemoTokenMallory},
+			"login", "POST http://"+addr+"/login username=alice password=alice-pw")
+		return d, nil
+	}
+
 	h := fakerails.NewHandler()
 	h.Set(DemoTokenAlice, fakerails.OK(json.Number("42"), "admin", "editor"))
-	h.Set(DemoTokenBob, fakerails.OK("u-1001"))
-	h.Set(DemoTokenBanned, fakerails.Deny(http.StatusForbidden))
-
-	d := &Demo{Auth: h, done: make(chan struct{})}
+	h.Set(DemoTokenBob, fakerails.OK(json.Number("7")))
+	h.Set(DemoTokenBig, fakerails.OK(json.Number("9007199254740993"), "viewer"))
+	h.Set(DemoTokenMallory, fakerails.Deny(http.StatusForbidden))
+	d.Auth = h
 	ln, err := net.Listen("tcp", opts.AuthAddr)
 	if err != nil {
+		d.Close()
 		return nil, fmt.Errorf("demo auth service on %s: %w", opts.AuthAddr, err)
 	}
 	d.authAddr = ln.Addr().String()
@@ -71,19 +106,23 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 			log.Error("demo auth service stopped", "err", err)
 		}
 	}()
-	log.Info("demo auth service listening", "verify_url", "http://"+ln.Addr().String()+fakerails.VerifyPath,
-		"tokens", []string{DemoTokenAlice, DemoTokenBob, DemoTokenBanned})
+	log.Info("demo auth service (Go stand-in) listening", "verify_url", "http://"+ln.Addr().String()+fakerails.VerifyPath,
+		"tokens", []string{DemoTokenAlice, DemoTokenBob, DemoTokenBig, DemoTokenMallory})
+	return d, nil
+}
 
-	for _, addr := range opts.EchoAddrs {
+// startEchoes starts the echo upstreams; on error it closes those started.
+func (d *Demo) startEchoes(addrs []string) error {
+	for _, addr := range addrs {
 		e, err := echo.Start(addr)
 		if err != nil {
 			d.Close()
-			return nil, fmt.Errorf("demo echo upstream: %w", err)
+			return fmt.Errorf("demo echo upstream: %w", err)
 		}
 		d.echoes = append(d.echoes, e)
-		log.Info("demo echo upstream listening", "url", e.URL())
+		d.log.Info("demo echo upstream listening", "url", e.URL())
 	}
-	return d, nil
+	return nil
 }
 
 // demoAuthHandler logs every verify call (so a cache hit is visible as a
@@ -138,12 +177,17 @@ func (d *Demo) EchoURLs() []string {
 // Close stops the demo backends. It is safe to call more than once.
 func (d *Demo) Close() {
 	d.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := d.auth.Shutdown(ctx); err != nil {
-			_ = d.auth.Close()
+		if d.rails != nil && d.rails.stop() {
+			d.log.Warn("the Rails demo app did not stop on SIGTERM and was killed")
 		}
-		<-d.done
+		if d.auth != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := d.auth.Shutdown(ctx); err != nil {
+				_ = d.auth.Close()
+			}
+			<-d.done
+		}
 		for _, e := range d.echoes {
 			e.Close()
 		}

@@ -320,3 +320,47 @@ func TestComposeStack(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeRailsApp checks the compose stack's rails-app is the Rails
+// demo app of examples/rails, built from its Dockerfile and started by
+// run-demo on the port kong/kong.yml's auth_url names, listening beyond
+// the container's loopback.
+func TestComposeRailsApp(t *testing.T) {
+	dir := root(t)
+	b, err := os.ReadFile(filepath.Join(dir, "examples", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Services map[string]struct {
+			Build struct {
+				Context string `yaml:"context"`
+			} `yaml:"build"`
+			Image  string   `yaml:"image"`
+			Expose []string `yaml:"expose"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	rails := c.Services["rails-app"]
+	if rails.Build.Context != "./rails" {
+		t.Fatalf("rails-app is not built from examples/rails: %+v", rails)
+	}
+	docker, err := os.ReadFile(filepath.Join(dir, "examples", "rails", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(docker)
+	for _, want := range []string{"FROM ruby:", `CMD ["./run-demo", "3000"]`, "BIND=0.0.0.0"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("examples/rails/Dockerfile lacks %q", want)
+		}
+	}
+	if !strings.Contains(deckText(t, dir), "http://rails-app:3000/internal/auth/verify") || len(rails.Expose) != 1 || rails.Expose[0] != "3000" {
+		t.Errorf("kong/kong.yml's auth_url and rails-app's port 3000 disagree (expose %v)", rails.Expose)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "examples", "rails", "run-demo")); err != nil {
+		t.Error(err)
+	}
+}

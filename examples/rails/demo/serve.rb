@@ -1,0 +1,42 @@
+#!/usr/bin/env ruby
+# frozen_string_literal: true
+
+# serve.rb PORT: migrate and seed the demo database, then serve the demo
+# app on BIND (default 127.0.0.1):PORT in the foreground until SIGINT or
+# SIGTERM. Without DEMO_DATABASE the database is a temporary file, removed
+# at exit. Use examples/rails/run-demo.
+require "tmpdir"
+require "fileutils"
+
+port = Integer(ARGV.fetch(0) { abort "usage: serve PORT" })
+bind = ENV.fetch("BIND", "127.0.0.1")
+unless ENV["DEMO_DATABASE"]
+  tmp = Dir.mktmpdir("legacy-auth-demo-")
+  at_exit { FileUtils.rm_rf(tmp) }
+  ENV["DEMO_DATABASE"] = File.join(tmp, "demo.sqlite3")
+end
+
+require_relative "config/environment"
+require "rack/handler/webrick"
+
+# A request without Content-Length or Transfer-Encoding has no body (RFC
+# 9112 6.3); WEBrick answers such a POST 411 instead (curl -X POST sends
+# one). Puma and Unicorn read it as empty; so does the demo.
+module EmptyBodyWithoutLength
+  def read_body(socket, block)
+    return @body if socket && self["transfer-encoding"].nil? && self["content-length"].nil? && @remaining_size.nil?
+
+    super
+  end
+end
+WEBrick::HTTPRequest.prepend(EmptyBodyWithoutLength)
+
+require_relative "db/prepare"
+ActiveRecord::Base.logger.silence { DemoDatabase.prepare! }
+
+Rack::Handler::WEBrick.run(Rails.application, Host: bind, Port: port, AccessLog: [],
+                                              Logger: WEBrick::Log.new($stderr, WEBrick::Log::WARN)) do |server|
+  %w[INT TERM].each { |sig| trap(sig) { server.shutdown } }
+  $stdout.puts "legacy_auth_verify demo listening on http://#{bind}:#{port} (verify: /internal/auth/verify)"
+  $stdout.flush
+end
