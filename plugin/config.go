@@ -414,6 +414,46 @@ func (c *Config) settings() (settings, error) {
 	return s, nil
 }
 
+// resolve validates c (settings: pure, no I/O) and then reads the files it
+// names (loadFiles). Both kinds of problem are configuration errors.
+func (c *Config) resolve() (settings, error) {
+	s, err := c.settings()
+	if err != nil {
+		return settings{}, err
+	}
+	if err := s.loadFiles(); err != nil {
+		return settings{}, err
+	}
+	return s, nil
+}
+
+// loadFiles reads the TLS and signing-key files of validated settings into
+// the process-wide reloaders that follow them.
+func (s *settings) loadFiles() error {
+	var problems []string
+	if s.tls.fingerprint != "" {
+		files, err := loadTLSMaterial(s.tls)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		s.tls.files = files
+		if !s.tls.verify {
+			logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", redactURL(s.authURL))
+		}
+	}
+	if s.jwt != nil {
+		key, err := loadSigningKey(s.jwt.keyFile)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		s.jwt.key = key
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // seconds applies the default to an optional number of seconds and checks
 // its bounds, appending a problem when it is out of them.
 func seconds(problems []string, name string, v *float64, def, lo, hi float64) (time.Duration, []string) {

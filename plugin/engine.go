@@ -32,12 +32,13 @@ type engine struct {
 	now      func() time.Time
 }
 
-// compile validates the configuration and provisions its engine once. A
+// compile validates the configuration (pure), reads the files it names and
+// provisions its engine (shared resources), once. A
 // bad configuration is logged once, naming the fields, and every request of
 // the instance is then answered 500 (fail closed).
 func (c *Config) compile() (*engine, error) {
 	c.once.Do(func() {
-		s, err := c.settings()
+		s, err := c.resolve()
 		if err == nil {
 			c.rt, err = provision(s, c.PluginID)
 		}

@@ -43,6 +43,7 @@ const (
 // jwtSigner mints identity tokens for one configuration.
 type jwtSigner struct {
 	header   string
+	keyFile  string
 	key      *reloader[*signingKey] // process-wide per jwt_key_file path
 	ttl      time.Duration
 	cacheTTL time.Duration // the identity's freshness: no token outlives it
@@ -96,12 +97,8 @@ func (c *Config) jwtSettings(s *settings, problems []string) []string {
 	if c.JWTKeyFile == "" {
 		return append(problems, "jwt_key_file: required when jwt_header is set")
 	}
-	key, err := loadSigningKey(c.JWTKeyFile)
-	if err != nil {
-		return append(problems, err.Error())
-	}
-	s.jwt = &jwtSigner{
-		header: c.JWTHeader, key: key, ttl: ttl, cacheTTL: s.cacheTTL,
+	s.jwt = &jwtSigner{ // the key is read by loadFiles, after validation
+		header: c.JWTHeader, keyFile: c.JWTKeyFile, ttl: ttl, cacheTTL: s.cacheTTL,
 		issuer: orDefault(c.JWTIssuer, DefaultJWTIssuer), audience: c.JWTAudience,
 	}
 	return problems

@@ -155,3 +155,35 @@ func TestRedisClientsPruned(t *testing.T) {
 		t.Error("the engine in use lost its client")
 	}
 }
+
+// TestValidationIsPure: settings() reads no file and opens no Redis
+// client; resolve() reads the files, provision() opens the client.
+func TestValidationIsPure(t *testing.T) {
+	prefix := fmt.Sprintf("pure-%d:", time.Now().UnixNano())
+	cfg := &Config{AuthURL: "https://127.0.0.1:1/v", TLSCAFile: "/nonexistent/ca.pem",
+		JWTHeader: "X-Token", JWTKeyFile: "/nonexistent/key.pem",
+		RedisAddrs: []string{"127.0.0.1:1"}, RedisPrefix: prefix}
+	clients := func() int {
+		redisClients.Lock()
+		defer redisClients.Unlock()
+		n := 0
+		for k := range redisClients.m {
+			if strings.Contains(k, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := cfg.settings(); err != nil {
+		t.Fatalf("settings read a file: %v", err)
+	}
+	if clients() != 0 {
+		t.Fatal("settings opened a Redis client")
+	}
+	if _, err := cfg.resolve(); err == nil || !strings.Contains(err.Error(), "tls_") || !strings.Contains(err.Error(), "jwt_key_file") {
+		t.Fatalf("resolve: %v, want both missing files named", err)
+	}
+	if clients() != 0 {
+		t.Fatal("a configuration with bad files opened a Redis client")
+	}
+}

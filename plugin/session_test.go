@@ -268,7 +268,7 @@ func TestTLSToAuthService(t *testing.T) {
 		"tls_ca_file":   {AuthURL: plain.URL, TLSCAFile: "/nonexistent/ca.pem"},
 		"tls_cert_file": {AuthURL: plain.URL, TLSCertFile: pki.clientCert},
 	} {
-		if _, err := cfg.settings(); err == nil || !strings.Contains(err.Error(), field) {
+		if _, err := cfg.resolve(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: settings error %v, want one naming the field", field, err)
 		}
 	}
@@ -329,7 +329,7 @@ func TestSignedIdentity(t *testing.T) {
 		"RSA 1024": {writePEM(t, dir, "small.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(smallRSA)), false},
 		"no key":   {"", false},
 	} {
-		_, err := (&Config{AuthURL: srv.URL, JWTHeader: "X-Identity-Token", JWTKeyFile: tc.file}).settings()
+		_, err := (&Config{AuthURL: srv.URL, JWTHeader: "X-Identity-Token", JWTKeyFile: tc.file}).resolve()
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: settings error %v, want ok=%v", name, err, tc.ok)
 		}

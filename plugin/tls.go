@@ -26,11 +26,11 @@ type tlsSettings struct {
 	fingerprint string
 }
 
-// tlsSettings validates tls_* into s. The files are read when the instance
-// compiles (a missing or bad file is a configuration error naming the
-// field, not a failure of every request) and then followed: a replaced
-// certificate, key or CA bundle is used by new connections within
-// reloadInterval.
+// tlsSettings validates tls_* into s, without reading anything. The files
+// are read when the instance is provisioned (loadFiles: a missing or bad
+// file is a configuration error naming the field, not a failure of every
+// request) and then followed: a replaced certificate, key or CA bundle is
+// used by new connections within reloadInterval.
 func (c *Config) tlsSettings(s *settings, problems []string) []string {
 	t := tlsSettings{verify: c.TLSVerify == nil || *c.TLSVerify, caFile: c.TLSCAFile, certFile: c.TLSCertFile, keyFile: c.TLSKeyFile}
 	if s.authURL != nil && s.authURL.Scheme == "http" {
@@ -60,15 +60,7 @@ func (c *Config) tlsSettings(s *settings, problems []string) []string {
 		return problems
 	}
 	t.fingerprint = fmt.Sprintf("verify=%t\x00%s\x00%s\x00%s", t.verify, t.caFile, t.certFile, t.keyFile)
-	files, err := loadTLSMaterial(t)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	if !t.verify && s.authURL != nil {
-		logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", redactURL(s.authURL))
-	}
-	t.files = files
-	s.tls = t
+	s.tls = t // the files are read by loadFiles, after validation
 	return problems
 }
 

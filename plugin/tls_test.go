@@ -98,7 +98,7 @@ func TestTLSSettingsThatDoNothingAreRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.cfg.settings()
+			_, err := tc.cfg.resolve()
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -117,7 +117,7 @@ func TestTLSSettingsThatDoNothingAreRefused(t *testing.T) {
 		"https with a CA":        {AuthURL: "https://127.0.0.1/v", TLSCAFile: caFile},
 		"https without checking": {AuthURL: "https://127.0.0.1/v", TLSVerify: ptr(false)},
 	} {
-		if _, err := cfg.settings(); err != nil {
+		if _, err := cfg.resolve(); err != nil {
 			t.Errorf("%s refused: %v", name, err)
 		}
 	}
