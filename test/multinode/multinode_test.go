@@ -222,6 +222,13 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 				}
 			}
 			auth.Set(tc.token, fakerails.Deny(401)) // Rails has revoked it
+			// Each node subscribes when its first config compiles: publish
+			// only once both are listening (a message sent before is lost).
+			rc := client(t, rds)
+			waitFor(t, 10*time.Second, "both nodes to subscribe", func() bool {
+				n, err := rc.PubSubNumSub(context.Background(), "legacy-auth:revoke").Result()
+				return err == nil && n["legacy-auth:revoke"] >= 2
+			})
 			start := time.Now()
 			if err := pub.Publish(context.Background(), tc.msg()); err != nil {
 				t.Fatal(err)
