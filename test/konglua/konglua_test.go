@@ -78,11 +78,15 @@ func need(t *testing.T) {
 
 // start runs kong-lua with routes in a new short run folder and stops it
 // when the test ends.
-func start(t *testing.T, name string, routes []Route) *Instance {
+func start(t *testing.T, name string, routes []Route, opt ...Options) *Instance {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	in, err := Start(ctx, tool, bin, filepath.Join(tmp, name), routes, Options{})
+	var o Options
+	if len(opt) > 0 {
+		o = opt[0]
+	}
+	in, err := Start(ctx, tool, bin, filepath.Join(tmp, name), routes, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,6 +523,50 @@ func TestPluginServerRestart(t *testing.T) {
 	}
 	if rails.Calls() != 1 {
 		t.Errorf("Rails calls after restart = %d, want 1 (a new process starts cold)", rails.Calls())
+	}
+}
+
+// TestSettingsByFlags: the plugin server's settings given as flags on its
+// command line, as in pluginserver_legacy_auth_start_cmd (Kong starts the
+// server from an nginx worker, whose environment nginx clears, so flags
+// are the way settings reach it): the metrics endpoint serves this
+// traffic and the log level lets debug lines through.
+func TestSettingsByFlags(t *testing.T) {
+	need(t)
+	rails := fakeauth.New()
+	t.Cleanup(rails.Close)
+	rails.Set("Bearer kl-f", fakeauth.OK("u-f"))
+	metrics := freePort(t)
+	in := start(t, "f", []Route{
+		{Paths: []string{"/api"}, Upstream: "echo", Config: map[string]any{"auth_url": rails.VerifyURL()}},
+	}, Options{PluginArgs: []string{"-metrics-addr", metrics, "-log-level", "debug"}})
+	for range 2 { // a miss, then a hit
+		if a := send(t, in, "/api/x", "Authorization", "Bearer kl-f"); a.Status != 200 {
+			t.Fatalf("status %d %s", a.Status, a.Body)
+		}
+	}
+	res, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics endpoint from -metrics-addr: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`legacy_auth_requests_total{outcome="miss"} 1`, `legacy_auth_requests_total{outcome="hit"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// -log-level debug: go-pdk logs the connection it closes after
+	// kong.response.exit, which the plugin routes to debug.
+	if a := send(t, in, "/api/x"); a.Status != 401 {
+		t.Fatalf("no credential: %d %s", a.Status, a.Body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(in.PluginLog(), "level=DEBUG") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no debug line in the plugin log with -log-level debug:\n%s", tail(in.PluginLog()))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
