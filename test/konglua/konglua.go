@@ -150,10 +150,23 @@ func Start(ctx context.Context, dir, bin, run string, routes []Route, opt Option
 	if len(opt.PluginArgs) > 0 {
 		args = append(append(args, "--"), opt.PluginArgs...)
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(dir, "start.sh"), args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if _, err := cmd.Output(); err != nil {
+	// start.sh takes a process whose /proc/<pid>/cmdline reads empty for
+	// a zombie; a process caught in the middle of its execve reads empty
+	// too, so on a loaded machine start.sh now and then stops a plugin
+	// server that was just starting ("exited while starting", with an
+	// empty plugin.log). Such a start is retried; any other failure is not.
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, filepath.Join(dir, "start.sh"), args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		_, err := cmd.Output()
+		if err == nil {
+			break
+		}
+		log, _ := os.ReadFile(filepath.Join(run, "plugin.log"))
+		if attempt < 3 && strings.Contains(stderr.String(), "exited while starting") && len(log) == 0 {
+			continue
+		}
 		return nil, fmt.Errorf("kong-lua start.sh: %w\n%s", err, stderr.String())
 	}
 	listen, err := os.ReadFile(filepath.Join(run, "listen"))
