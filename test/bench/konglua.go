@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,8 @@ type kongLuaReport struct {
 	Skipped   string // why the section did not run ("" if it did)
 	Rounds    int
 	Duration  time.Duration
-	KongSrc   string // Kong commit of the Lua sources
+	KongSrc   string    // Kong commit of the Lua sources
+	Load      [2]string // /proc/loadavg's 1-minute figure when the rounds began and ended
 	Rows      []kongLuaRow
 	Baselines []string // extra binaries measured (-konglua-baseline)
 }
@@ -204,6 +206,8 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 			return nil, err
 		}
 	}
+	r.Load[0] = loadAvg()
+	defer func() { r.Load[1] = loadAvg() }()
 	for round := 0; round < rounds; round++ {
 		for _, t := range targets {
 			res, err := runWrk(ctx, wrk, t, d)
@@ -232,6 +236,15 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 		}
 	}
 	return r, nil
+}
+
+// loadAvg is the 1-minute load average: how busy the shared machine was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // serveLocal serves h on a fresh 127.0.0.1 port.
@@ -338,7 +351,7 @@ func (k *kongLuaReport) markdown() string {
 	}
 	w("The real binary behind **Kong's own Lua** (kong/runloop/plugin_servers, the PDK, `Kong.access`; Kong commit %s) in Debian's nginx 1.22 with lua-nginx-module, one worker, through the kong-lua tool; the upstream is nginx's built-in echo. ", shortCommit(k.KongSrc))
 	w("wrk, 1 thread, %d connections, %s per route, **%d interleaved rounds**, every request with `Authorization` and %d browser-like headers (User-Agent, Accept*, Cookie, Referer, Sec-Fetch-*, ...); each route's throughput is divided by the no-plugin route of the same nginx **in the same round**, and the table gives the median of those per-round ratios with their spread (min–max). ", kongLuaConns, k.Duration, k.Rounds, len(browserHeaders))
-	w("CPU per request is the plugin process's and the nginx worker's user+system time during the route's runs (/proc/<pid>/stat) divided by its requests; wrk and everything else share the same cores, so compare rows, not absolute numbers.\n\n")
+	w("CPU per request is the plugin process's and the nginx worker's user+system time during the route's runs (/proc/<pid>/stat) divided by its requests; wrk and everything else share the same cores, so compare rows, not absolute numbers. The machine's 1-minute load average was %s when the rounds began and %s when they ended (%d cores).\n\n", k.Load[0], k.Load[1], runtime.NumCPU())
 	if len(k.Baselines) > 0 {
 		w("Rows ending in %s are another legacy-auth binary measured in the same run, in its own nginx (`go run ./test/bench -only konglua -konglua-baseline label=path`).\n\n", strings.Join(k.Baselines, ", "))
 	}

@@ -199,6 +199,7 @@ func freePort(t *testing.T) string {
 // TestBehaviour drives the README's behaviour table through Kong's Lua.
 func TestBehaviour(t *testing.T) {
 	need(t)
+	t.Parallel()
 	rails := fakeauth.New()
 	t.Cleanup(rails.Close)
 	dead := "http://" + freePort(t) + fakeauth.VerifyPath // nothing listens: connection refused
@@ -274,6 +275,12 @@ func TestBehaviour(t *testing.T) {
 					t.Errorf("400 came from Kong or the plugin (%s %s), want nginx's own page", a.Header.Get("Content-Type"), a.Body)
 				}
 			}},
+		{name: "Authorization line over 8 KiB: nginx refuses before Kong", path: "/api/x", lines: []string{"Authorization", "Bearer " + strings.Repeat("a", 9<<10)},
+			status: 400, check: func(t *testing.T, a answer, _ []fakeauth.Recorded) {
+				if a.message() != "" {
+					t.Errorf("400 came from the plugin (%s), want nginx's own page", a.Body)
+				}
+			}},
 		{name: "credential over 8 KiB (two session-cookie lines)", path: "/cookie/x", lines: []string{"Cookie", "_s=" + big, "Cookie", "_s=" + big},
 			status: 401, message: "Authorization header is too large"},
 		{name: "session cookie", path: "/cookie/x", lines: []string{"Authorization", "Bearer kl-cookie", "Cookie", "other=1; _s=abc"},
@@ -338,6 +345,7 @@ func spoofLines(names ...string) []string {
 // raw header lines the echo upstream received.
 func TestSpoofing(t *testing.T) {
 	need(t)
+	t.Parallel()
 	rails := fakeauth.New()
 	t.Cleanup(rails.Close)
 	rails.Set("Bearer kl-roles", fakeauth.OK("u-1", "viewer"))
@@ -437,6 +445,7 @@ func TestSpoofing(t *testing.T) {
 // request is proxied with its identity.
 func TestACLGroups(t *testing.T) {
 	need(t)
+	t.Parallel()
 	rails := fakeauth.New()
 	t.Cleanup(rails.Close)
 	rails.Set("Bearer kl-acl", fakeauth.OK("u-9", "admin", "billing"))
@@ -463,6 +472,7 @@ func TestACLGroups(t *testing.T) {
 // Retry-After at once, through Kong's kong.response.exit.
 func TestBreaker(t *testing.T) {
 	need(t)
+	t.Parallel()
 	rails := fakeauth.New()
 	t.Cleanup(rails.Close)
 	rails.Down()
@@ -492,6 +502,7 @@ func TestBreaker(t *testing.T) {
 // the plugin instance on the new process ("no plugin instance" → reset).
 func TestPluginServerRestart(t *testing.T) {
 	need(t)
+	t.Parallel()
 	rails := fakeauth.New()
 	t.Cleanup(rails.Close)
 	rails.Set("Bearer kl-r", fakeauth.OK("u-r", "x"))
@@ -533,6 +544,7 @@ func TestPluginServerRestart(t *testing.T) {
 // traffic and the log level lets debug lines through.
 func TestSettingsByFlags(t *testing.T) {
 	need(t)
+	t.Parallel()
 	rails := fakeauth.New()
 	t.Cleanup(rails.Close)
 	rails.Set("Bearer kl-f", fakeauth.OK("u-f"))
