@@ -50,6 +50,7 @@ type kongLuaReport struct {
 	Duration  time.Duration
 	KongSrc   string    // Kong commit of the Lua sources
 	Load      [2]string // /proc/loadavg's 1-minute figure when the rounds began and ended
+	Smoke     bool
 	Rows      []kongLuaRow
 	Baselines []string // extra binaries measured (-konglua-baseline)
 }
@@ -83,8 +84,12 @@ type kongLuaTarget struct {
 // Lua original's cache hit, with wrk in interleaved rounds. baselines are
 // more legacy-auth binaries ("label=path") whose cache hit is measured the
 // same way, e.g. an earlier commit.
-func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []string) (*kongLuaReport, error) {
-	r := &kongLuaReport{Rounds: rounds, Duration: d}
+//
+// A smoke run (smoke: make test's bench -quick) measures only the
+// no-plugin route and the cache hit, so that it stays quick while still
+// exercising every step.
+func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []string, smoke bool) (*kongLuaReport, error) {
+	r := &kongLuaReport{Rounds: rounds, Duration: d, Smoke: smoke}
 	tool, err := konglua.Find()
 	if err != nil {
 		r.Skipped = err.Error()
@@ -105,6 +110,9 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 	}
 	defer os.RemoveAll(dir)
 	bins := map[string]string{"legacy-auth": "./cmd/legacy-auth", "minimal": "./test/bench/minimal"}
+	if smoke {
+		delete(bins, "minimal")
+	}
 	for name, pkg := range bins {
 		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "bin", name), pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -146,12 +154,6 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 	if err != nil {
 		return nil, err
 	}
-	mini, err := start("m", filepath.Join(dir, "bin", "minimal"), []konglua.Route{
-		plain, {Paths: []string{"/min"}, Upstream: "echo", Config: map[string]any{}},
-	})
-	if err != nil {
-		return nil, err
-	}
 
 	var targets []*kongLuaTarget
 	add := func(name string, in *konglua.Instance, path, auth string, plainOf *kongLuaTarget, non2xx bool) *kongLuaTarget {
@@ -163,11 +165,19 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 	const good = "Bearer user-1"
 	pa := add("no plugin (the baseline)", la, "/plain", good, nil, false)
 	add("legacy-auth, cache hit", la, "/hit", good, pa, false)
-	add("legacy-auth, miss (cache_ttl 0: Rails asked on every request, 2 ms)", la, "/miss", good, pa, false)
-	add("legacy-auth, rejection (401 from the negative cache)", la, "/reject", "Bearer bad", pa, true)
-	add("Lua original's cache hit (kong.cache L1 + 2 set_header, lua_seed)", la, "/lua", good, pa, false)
-	pm := add("no plugin (second nginx)", mini, "/plain", good, nil, false)
-	add("minimal go-pdk plugin (get_header + set_headers)", mini, "/min", good, pm, false)
+	if !smoke {
+		add("legacy-auth, miss (cache_ttl 0: Rails asked on every request, 2 ms)", la, "/miss", good, pa, false)
+		add("legacy-auth, rejection (401 from the negative cache)", la, "/reject", "Bearer bad", pa, true)
+		add("Lua original's cache hit (kong.cache L1 + 2 set_header, lua_seed)", la, "/lua", good, pa, false)
+		mini, err := start("m", filepath.Join(dir, "bin", "minimal"), []konglua.Route{
+			plain, {Paths: []string{"/min"}, Upstream: "echo", Config: map[string]any{}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		pm := add("no plugin (second nginx)", mini, "/plain", good, nil, false)
+		add("minimal go-pdk plugin (get_header + set_headers)", mini, "/min", good, pm, false)
+	}
 	for i, b := range baselines {
 		label, path, ok := strings.Cut(b, "=")
 		if !ok {
@@ -352,6 +362,9 @@ func (k *kongLuaReport) markdown() string {
 	w("The real binary behind **Kong's own Lua** (kong/runloop/plugin_servers, the PDK, `Kong.access`; Kong commit %s) in Debian's nginx 1.22 with lua-nginx-module, one worker, through the kong-lua tool; the upstream is nginx's built-in echo. ", shortCommit(k.KongSrc))
 	w("wrk, 1 thread, %d connections, %s per route, **%d interleaved rounds**, every request with `Authorization` and %d browser-like headers (User-Agent, Accept*, Cookie, Referer, Sec-Fetch-*, ...); each route's throughput is divided by the no-plugin route of the same nginx **in the same round**, and the table gives the median of those per-round ratios with their spread (min–max). ", kongLuaConns, k.Duration, k.Rounds, len(browserHeaders))
 	w("CPU per request is the plugin process's and the nginx worker's user+system time during the route's runs (/proc/<pid>/stat) divided by its requests; wrk and everything else share the same cores, so compare rows, not absolute numbers. The machine's 1-minute load average was %s when the rounds began and %s when they ended (%d cores).\n\n", k.Load[0], k.Load[1], runtime.NumCPU())
+	if k.Smoke {
+		w("**Smoke run**: the no-plugin route and the cache hit only, one short round.\n\n")
+	}
 	if len(k.Baselines) > 0 {
 		w("Rows ending in %s are another legacy-auth binary measured in the same run, in its own nginx (`go run ./test/bench -only konglua -konglua-baseline label=path`).\n\n", strings.Join(k.Baselines, ", "))
 	}

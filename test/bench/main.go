@@ -55,7 +55,7 @@ func main() {
 	defer cancel()
 
 	if *only == "konglua" {
-		kl, err := kongLuaRun(ctx, *klRounds, *klDuration, klBaselines)
+		kl, err := kongLuaRun(ctx, *klRounds, *klDuration, klBaselines, *quick)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func main() {
 	}
 	log.Print("5/6 memory per identity (from 2/5)")
 	log.Print("6/6 inside Kong's Lua runloop (kong-lua, wrk)")
-	if r.KongLua, err = kongLuaRun(ctx, *klRounds, *klDuration, klBaselines); err != nil {
+	if r.KongLua, err = kongLuaRun(ctx, *klRounds, *klDuration, klBaselines, *quick); err != nil {
 		log.Fatal(err)
 	}
 
