@@ -131,7 +131,10 @@ func otherSpellings(name string) []string {
 // credentialOnly is the inspect input for a plan that does not read the
 // whole list: the value of kong.request.get_header("authorization").
 // nginx refuses a second Authorization line with 400 before Kong runs, and
-// the read has no header-count limit, so nothing else is needed from it.
+// the read ($http_authorization) has no header-count limit, so nothing else
+// is needed from it. (Only a value containing ", " makes Kong fall back to
+// ngx.req.get_headers()'s first 100 lines: an Authorization line past them
+// then reads as missing, which fails closed.)
 func credentialOnly(authorization string) map[string][]string {
 	return map[string][]string{"authorization": {authorization}}
 }

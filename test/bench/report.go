@@ -39,7 +39,7 @@ func (r *report) markdown() string {
 	if r.Quick {
 		w("- **Quick run (`-quick`)**: a smoke test, too short for the figures to mean much.\n")
 	}
-	w("\nAll traffic stays on 127.0.0.1 and unix sockets. Reproduce with `make bench`; it takes about five minutes on 2 cores.\n")
+	w("\nAll traffic stays on 127.0.0.1 and unix sockets. Reproduce with `make bench`; it takes about eight minutes on 2 cores (three of them inside Kong's Lua, section 6).\n")
 
 	w("\n## 1. PDK calls per request\n\n")
 	w("Each PDK call is a round trip between Kong and the plugin process over the unix socket: the main cost of a Go plugin. Counted by the harness (test/kongsim) on the real binary, not estimated. The physical floor on a cache hit is **2**: one read (`kong.request.get_header` of the credential; `kong.request.get_headers` with session cookies) and one write (`kong.service.request.set_headers`).\n\n")
