@@ -15,8 +15,9 @@ const (
 	maxCredentialBytes = 8 << 10
 	// maxNameSeparators bounds the '-'/'_' spellings cleared per managed
 	// header: a name with n separators has 2^n of them, so 4 gives at most
-	// 16 (X-User-ID has 4). A name with more makes the plan read the whole
-	// header list instead (readAll), where the client's spellings are seen.
+	// 16 (X-User-ID, with 2, has 4). A name with more makes the plan read
+	// the whole header list instead (readAll), where the client's spellings
+	// are seen.
 	maxNameSeparators = 4
 )
 
