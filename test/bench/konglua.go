@@ -183,6 +183,15 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 		}
 		pm := add("no plugin (second nginx)", mini, "/plain", good, nil, false)
 		add("minimal go-pdk plugin (get_header + set_headers)", mini, "/min", good, pm, false)
+		in, err := konglua.Start(ctx, tool, filepath.Join(dir, "bin", "minimal"), filepath.Join(dir, "c"), []konglua.Route{
+			plain, {Paths: []string{"/min"}, Upstream: "echo", Config: map[string]any{}},
+		}, konglua.Options{Quiet: true, PluginArgs: []string{"-clears"}})
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { in.Stop() })
+		pc := add("no plugin (third nginx)", in, "/plain", good, nil, false)
+		add("minimal go-pdk plugin, also clearing the 6 other spellings", in, "/min", good, pc, false)
 	}
 	for i, b := range baselines {
 		label, path, ok := strings.Cut(b, "=")
@@ -414,7 +423,8 @@ func (k *kongLuaReport) markdown() string {
 		}
 		w("\n")
 	}
-	compare("legacy-auth's cache hit vs the minimal go-pdk plugin", hit, k.row("minimal go-pdk plugin"))
+	compare("legacy-auth's cache hit vs the minimal go-pdk plugin", hit, k.row("minimal go-pdk plugin (get_header + set_headers)|"))
+	compare("legacy-auth's cache hit vs the minimal go-pdk plugin with the same clears", hit, k.row("minimal go-pdk plugin, also clearing the 6 other spellings|"))
 	compare("legacy-auth's cache hit vs the Lua original's", hit, k.row("Lua original"))
 	for _, label := range k.Baselines {
 		compare("legacy-auth's cache hit vs the same at "+label, hit, k.row("legacy-auth, cache hit, "+label+"|"))
