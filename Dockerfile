@@ -75,6 +75,19 @@ COPY --from=build /out/legacy-auth /usr/local/bin/legacy-auth
 #   (kong/runloop/plugin_servers/process.lua, pluginserver_timer), so
 #   arguments are allowed; -kong-prefix pins the socket to the path above.
 #
+# * Plugin settings are flags of the start command, not environment
+#   variables: process.lua spawns the server from an nginx worker, and nginx
+#   clears a worker's environment except the variables its `env` directives
+#   name, so LEGACY_AUTH_* set here (ENV) would never reach the plugin.
+#   Flags: -log-level debug|info|warn|error, -metrics-addr HOST:PORT
+#   (Prometheus /metrics; off by default). To set them at run time, override
+#   the whole command: docker run -e KONG_PLUGINSERVER_LEGACY_AUTH_START_CMD=
+#   "/usr/local/bin/legacy-auth -kong-prefix /usr/local/kong -log-level info
+#   -metrics-addr 127.0.0.1:9542" ... (Kong reads KONG_* itself, before
+#   nginx starts). An environment variable reaches the plugin only when an
+#   nginx `env` directive names it, e.g. KONG_NGINX_MAIN_ENV=LEGACY_AUTH_LOG_LEVEL
+#   (Kong's directive injection writes `env LEGACY_AUTH_LOG_LEVEL;`).
+#
 # * Query command — when unset Kong uses default_path .. " -dump"; process.lua
 #   (query_external_plugin_info) io.popen()s it and reads Protocol and
 #   Plugins[1] from the JSON. query_cmd is the one mandatory setting
@@ -82,7 +95,7 @@ COPY --from=build /out/legacy-auth /usr/local/bin/legacy-auth
 ENV KONG_PLUGINS=bundled,legacy-auth \
     KONG_PLUGINSERVER_NAMES=legacy-auth \
     KONG_PLUGINSERVER_LEGACY_AUTH_SOCKET=/usr/local/kong/legacy-auth.socket \
-    KONG_PLUGINSERVER_LEGACY_AUTH_START_CMD="/usr/local/bin/legacy-auth -kong-prefix /usr/local/kong" \
+    KONG_PLUGINSERVER_LEGACY_AUTH_START_CMD="/usr/local/bin/legacy-auth -kong-prefix /usr/local/kong -log-level info" \
     KONG_PLUGINSERVER_LEGACY_AUTH_QUERY_CMD="/usr/local/bin/legacy-auth -dump"
 
 # Fail the build, not Kong's start, if the binary cannot run here.

@@ -18,9 +18,9 @@ const Priority = 1000
 
 // Access is the access-phase handler and the only code that talks PDK. It
 // makes exactly two PDK calls on every path that reaches the credential:
-// kong.request.get_headers, then kong.service.request.set_headers (proxy on)
-// or kong.response.exit (answer now). Each PDK call is a round trip to Kong.
-// acl_groups adds one (kong.ctx.shared.set), only when enabled.
+// one read (readCredential), then kong.service.request.set_headers (proxy
+// on) or kong.response.exit (answer now). Each PDK call is a round trip to
+// Kong. acl_groups adds one (kong.ctx.shared.set), only when enabled.
 func (c *Config) Access(kong *pdk.PDK) {
 	defer func() {
 		// A panic in a go-pdk handler kills the whole plugin server (and
@@ -37,9 +37,9 @@ func (c *Config) Access(kong *pdk.PDK) {
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
-	headers, err := kong.Request.GetHeaders(maxRequestHeaders)
+	headers, err := readCredential(kong, rt.headers)
 	if err != nil {
-		logger.Error("kong.request.get_headers failed", "error", err.Error())
+		logger.Error("reading the request headers failed", "error", err.Error())
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
@@ -63,4 +63,24 @@ func (c *Config) Access(kong *pdk.PDK) {
 		// client itself (500) and abandoned this event.
 		logger.Error("kong.service.request.set_headers failed", "error", err.Error())
 	}
+}
+
+// readCredential is the one read of the request: by default
+// kong.request.get_header("authorization"), which makes Kong's Lua look up
+// one nginx variable instead of building and encoding the whole header
+// table (get_headers), and has no header-count limit. Plans that need more
+// (session cookies, managed names with many separators) read the list.
+func readCredential(kong *pdk.PDK, p *headerPlan) (map[string][]string, error) {
+	if p.readAll {
+		h, err := kong.Request.GetHeaders(maxRequestHeaders)
+		if err != nil {
+			return nil, fmt.Errorf("kong.request.get_headers: %w", err)
+		}
+		return h, nil
+	}
+	v, err := kong.Request.GetHeader("authorization")
+	if err != nil {
+		return nil, fmt.Errorf("kong.request.get_header: %w", err)
+	}
+	return credentialOnly(v), nil
 }

@@ -148,7 +148,6 @@ func TestAccessContract(t *testing.T) {
 		{name: "comma inside a role", auth: []string{"Bearer commarole"}, wantStatus: 500, wantMsg: "Invalid response from authentication service"},
 		{name: "roles not an array", auth: []string{"Bearer badroles"}, wantStatus: 500, wantMsg: "Invalid response from authentication service"},
 		{name: "slower than timeout", auth: []string{"Bearer slow"}, wantStatus: 503, wantMsg: "Authentication service unavailable"},
-		{name: "two Authorization headers", auth: []string{"Bearer alice", "Bearer other"}, wantStatus: 400, wantMsg: "Multiple Authorization headers"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,7 +244,7 @@ func TestCache(t *testing.T) {
 		t.Errorf("hit X-User-ID = %q, want c", got)
 	}
 	for name, e := range map[string]*countingEnv{"miss": miss, "hit": hit} {
-		want := []string{"kong.request.get_headers", "kong.service.request.set_headers"}
+		want := []string{"kong.request.get_header", "kong.service.request.set_headers"}
 		if strings.Join(e.calls, " ") != strings.Join(want, " ") {
 			t.Errorf("%s PDK calls = %v, want %v", name, e.calls, want)
 		}
@@ -303,7 +302,7 @@ func TestCacheScope(t *testing.T) {
 func TestPDKCallsOnRejections(t *testing.T) {
 	t.Parallel()
 	svc := newAuthService(t, nil)
-	want := "kong.request.get_headers kong.response.exit"
+	want := "kong.request.get_header kong.response.exit"
 	for name, h := range map[string]http.Header{
 		"missing":  {},
 		"rejected": {"Authorization": {"Bearer nope"}},
@@ -377,16 +376,56 @@ func TestOversizedCredential(t *testing.T) {
 	}
 }
 
+// TestTooManyHeaders: a plan that reads the whole header list refuses a
+// list Kong truncated (a spoofed header could hide past the end); one that
+// reads only the credential has no such limit, since it clears every
+// spelling of the managed names without looking.
 func TestTooManyHeaders(t *testing.T) {
 	t.Parallel()
-	svc := newAuthService(t, nil)
-	h := http.Header{"Authorization": {"Bearer x"}}
-	for i := 0; i < maxRequestHeaders; i++ {
-		h.Set(fmt.Sprintf("X-Filler-%d", i), "v")
+	for _, tc := range []struct {
+		name       string
+		cfg        func(url string) *Config
+		wantStatus int // 0: proxied
+		wantRead   string
+	}{
+		{name: "credential read", cfg: func(u string) *Config { return &Config{AuthURL: u} },
+			wantRead: "kong.request.get_header"},
+		{name: "list read (session cookies)", cfg: func(u string) *Config { return &Config{AuthURL: u, CookieNames: []string{"_s"}} },
+			wantStatus: 431, wantRead: "kong.request.get_headers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			svc := newAuthService(t, map[string]answer{"Bearer x": {status: 200, body: `{"user_id":"1"}`}})
+			h := http.Header{"Authorization": {"Bearer x"}}
+			for i := 0; i < maxRequestHeaders; i++ {
+				h.Set(fmt.Sprintf("X-Filler-%d", i), "v")
+			}
+			e := run(t, tc.cfg(svc.URL), h)
+			if len(e.calls) == 0 || e.calls[0] != tc.wantRead {
+				t.Errorf("PDK calls %v, want a first %s", e.calls, tc.wantRead)
+			}
+			if tc.wantStatus != 0 {
+				if e.ClientRes.Status != tc.wantStatus || svc.calls.Load() != 0 {
+					t.Fatalf("status %d with %d auth calls, want %d without calling the auth service", e.ClientRes.Status, svc.calls.Load(), tc.wantStatus)
+				}
+				return
+			}
+			if e.ClientRes.Status != 0 || e.ServiceReq.Headers.Get("X-User-ID") != "1" {
+				t.Fatalf("status %d, X-User-ID %q: want proxied as user 1", e.ClientRes.Status, e.ServiceReq.Headers.Get("X-User-ID"))
+			}
+		})
 	}
-	e := run(t, &Config{AuthURL: svc.URL}, h)
-	if e.ClientRes.Status != 431 || svc.calls.Load() != 0 {
-		t.Fatalf("status %d with %d auth calls, want 431 without calling the auth service", e.ClientRes.Status, svc.calls.Load())
+}
+
+// TestMultipleAuthorization: nginx refuses two Authorization lines with 400
+// before Kong runs, so only a list read can see them; it refuses them too.
+func TestMultipleAuthorization(t *testing.T) {
+	t.Parallel()
+	svc := newAuthService(t, nil)
+	cfg := &Config{AuthURL: svc.URL, CookieNames: []string{"_s"}}
+	e := run(t, cfg, http.Header{"Authorization": {"Bearer a", "Bearer b"}})
+	if e.ClientRes.Status != 400 || exitMessage(t, e) != "Multiple Authorization headers" || svc.calls.Load() != 0 {
+		t.Fatalf("got %d %s with %d auth calls, want 400 Multiple Authorization headers", e.ClientRes.Status, e.ClientRes.Body, svc.calls.Load())
 	}
 }
 

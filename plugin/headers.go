@@ -13,6 +13,12 @@ const (
 	// maxCredentialBytes: a longer credential (Authorization header plus
 	// session cookies) is refused without calling the auth service.
 	maxCredentialBytes = 8 << 10
+	// maxNameSeparators bounds the '-'/'_' spellings cleared per managed
+	// header: a name with n separators has 2^n of them, so 4 gives at most
+	// 16 (X-User-ID, with 2, has 4). A name with more makes the plan read
+	// the whole header list instead (readAll), where the client's spellings
+	// are seen.
+	maxNameSeparators = 4
 )
 
 // credential is what identifies the caller to the auth service.
@@ -29,6 +35,7 @@ type inspection struct {
 	// X_User_ID for X-User-ID. set_headers under the managed name would not
 	// touch them (nginx's set_input_header matches case-insensitively but
 	// not '-' against '_'), so they are cleared under their own spelling.
+	// Only readAll plans look for them; the others clear every spelling.
 	spoofed []string
 }
 
@@ -41,6 +48,22 @@ type headerPlan struct {
 	jwt     *jwtSigner // nil when off
 	cookies []string   // session cookie names
 	managed []string   // every header name the plugin owns
+	// readAll: the credential is read with kong.request.get_headers (the
+	// whole list, up to maxRequestHeaders) instead of
+	// kong.request.get_header("authorization"). Needed for session cookies
+	// (a second get_header would be a third PDK call) and for a managed
+	// name with more than maxNameSeparators separators (its spellings are
+	// found in the list rather than cleared blindly).
+	readAll bool
+	// clears are every '-'/'_' spelling of every managed name other than
+	// the configured one, each cleared in the same set_headers call that
+	// sets the identity: nginx's set_input_header matches names
+	// case-insensitively but tells '-' from '_', so this removes a client's
+	// X_User_ID wherever it is in the request, without reading the request.
+	// The configured spellings are not in it: Kong applies set_headers in
+	// pairs() order, and a clear matching the name being set could run
+	// after the set. nil when readAll.
+	clears []string
 }
 
 func newHeaderPlan(s settings) *headerPlan {
@@ -52,12 +75,62 @@ func newHeaderPlan(s settings) *headerPlan {
 	if p.jwt != nil {
 		p.managed = append(p.managed, p.jwt.header)
 	}
+	p.readAll = len(p.cookies) > 0
+	for _, name := range p.managed {
+		if strings.Count(name, "-")+strings.Count(name, "_") > maxNameSeparators {
+			p.readAll = true
+		}
+	}
+	if !p.readAll {
+		for _, name := range p.managed {
+			p.clears = append(p.clears, otherSpellings(name)...)
+		}
+	}
 	return p
 }
 
-// inspect reads the credential and the spoofed identity headers from
-// kong.request.get_headers output, in one pass and without allocating for
-// requests that carry no spoofed header.
+// otherSpellings returns name with each '-'/'_' combination other than its
+// own: X_User-ID, X-User_ID and X_User_ID for X-User-ID. Case is left as
+// is: nginx matches case-insensitively.
+func otherSpellings(name string) []string {
+	var seps []int
+	for i := 0; i < len(name); i++ {
+		if name[i] == '-' || name[i] == '_' {
+			seps = append(seps, i)
+		}
+	}
+	out := make([]string, 0, 1<<len(seps)-1)
+	b := []byte(name)
+	for mask := 0; mask < 1<<len(seps); mask++ {
+		for j, i := range seps {
+			if mask&(1<<j) != 0 {
+				b[i] = '_'
+			} else {
+				b[i] = '-'
+			}
+		}
+		if s := string(b); s != name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// credentialOnly is the inspect input for a plan that does not read the
+// whole list: the value of kong.request.get_header("authorization").
+// nginx refuses a second Authorization line with 400 before Kong runs, and
+// the read ($http_authorization) has no header-count limit, so nothing else
+// is needed from it. (Only a value containing ", " makes Kong fall back to
+// ngx.req.get_headers()'s first 100 lines: an Authorization line past them
+// then reads as missing, which fails closed.)
+func credentialOnly(authorization string) map[string][]string {
+	return map[string][]string{"authorization": {authorization}}
+}
+
+// inspect reads the credential, and for a readAll plan the spoofed
+// identity headers, from kong.request.get_headers output (or
+// credentialOnly's), in one pass and without allocating for requests that
+// carry no spoofed header.
 func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 	var in inspection
 	var found, total int
@@ -72,6 +145,8 @@ func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 			}
 		case len(p.cookies) > 0 && headerNameEqual(name, "cookie"):
 			cookieLines = values
+		case !p.readAll:
+			// clears removes every spelling without looking.
 		default:
 			for _, m := range p.managed {
 				if headerNameEqual(name, m) && !strings.EqualFold(name, m) {
@@ -81,7 +156,7 @@ func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 			}
 		}
 	}
-	if total >= maxRequestHeaders {
+	if p.readAll && total >= maxRequestHeaders {
 		// Kong truncated the list: a spoofed header could hide past the end.
 		return in, errTooManyHeaders
 	}
@@ -100,8 +175,8 @@ func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 
 // plan is the single kong.service.request.set_headers argument: the
 // identity headers set (which replaces every case variant of those names)
-// or cleared when the identity has no value for them, and every spoofed
-// spelling cleared with an empty list.
+// or cleared when the identity has no value for them, and every other
+// spelling (clears, or the spoofed ones found) cleared with an empty list.
 //
 // The identity's part depends only on the identity, the plan and (with a
 // JWT) the signing key and the token's lifetime, so it is built once and
@@ -133,7 +208,10 @@ func (p *headerPlan) identityHeaders(id *Identity, now time.Time) (map[string][]
 	if m := id.planned.Load().find(p); m != nil && m.key == key && (m.reuseUntil.IsZero() || now.Before(m.reuseUntil)) {
 		return m.headers, nil
 	}
-	h := make(map[string][]string, len(p.managed))
+	h := make(map[string][]string, len(p.managed)+len(p.clears))
+	for _, name := range p.clears {
+		h[name] = []string{}
+	}
 	h[p.userID] = []string{id.UserID}
 	h[p.roles] = valueOrClear(id.rolesHeader)
 	for i, e := range p.extras {
@@ -159,8 +237,11 @@ func (p *headerPlan) identityHeaders(id *Identity, now time.Time) (map[string][]
 // anonymous is the set_headers argument for a request let through without
 // credentials: every managed header, in every spelling, cleared.
 func (p *headerPlan) anonymous(spoofed []string) map[string][]string {
-	h := make(map[string][]string, len(p.managed)+len(spoofed))
+	h := make(map[string][]string, len(p.managed)+len(p.clears)+len(spoofed))
 	for _, name := range spoofed {
+		h[name] = []string{}
+	}
+	for _, name := range p.clears {
 		h[name] = []string{}
 	}
 	for _, name := range p.managed {

@@ -122,7 +122,7 @@ func TestACLGroups(t *testing.T) {
 	t.Parallel()
 	srv, _, _ := recordingService(t, `{"user_id":"u1","roles":["admin","billing"]}`)
 	e := run(t, &Config{AuthURL: srv.URL, ACLGroups: ptr(true)}, http.Header{"Authorization": {"Bearer x"}})
-	want := "kong.request.get_headers kong.ctx.shared.set kong.service.request.set_headers"
+	want := "kong.request.get_header kong.ctx.shared.set kong.service.request.set_headers"
 	if got := strings.Join(e.calls, " "); got != want {
 		t.Errorf("PDK calls %q, want %q", got, want)
 	}

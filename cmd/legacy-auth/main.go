@@ -9,9 +9,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/Kong/go-pdk/server"
@@ -21,8 +23,15 @@ import (
 
 func main() {
 	version := flag.Bool("version", false, "print the version and exit")
+	// Settings are flags first: Kong starts the plugin server from an nginx
+	// worker, and nginx clears a worker's environment except the variables
+	// named by env directives (KONG_NGINX_MAIN_ENV), so a container's
+	// LEGACY_AUTH_* variables do not reach it; flags in
+	// pluginserver_legacy_auth_start_cmd always do.
 	metricsAddr := flag.String("metrics-addr", os.Getenv(metricsAddrEnv),
 		"serve Prometheus metrics on this address (e.g. 127.0.0.1:9542); off when empty (env "+metricsAddrEnv+")")
+	logLevel := flag.String("log-level", os.Getenv(plugin.LogLevelEnv),
+		"debug, info, warn or error; default info (env "+plugin.LogLevelEnv+")")
 	// go-pdk registers -dump, -kong-prefix and -help on the default flag set
 	// (server/os.go); parsing here first lets us answer -dump with the rich
 	// schema before server.StartServer would print its reflected one.
@@ -40,6 +49,12 @@ func main() {
 		return
 	}
 
+	level, err := parseLogLevel(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "legacy-auth: -log-level:", err)
+		os.Exit(2)
+	}
+	plugin.SetLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	routePDKLog(plugin.Logger())
 	sharedcache.RouteRedisLogs(plugin.Logger()) // go-redis would print plain lines to stderr
 
@@ -78,4 +93,21 @@ func serveMetrics(addr string) error {
 	}()
 	fmt.Fprintln(os.Stderr, "legacy-auth: serving metrics on", l.Addr().String()+"/metrics")
 	return nil
+}
+
+// parseLogLevel reads -log-level: debug, info, warn (or warning) or error,
+// any case; "" is info. Anything else is an error, so that a typo fails the
+// start instead of silently logging at another level.
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
 }

@@ -30,9 +30,18 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "length of one load run")
 	reps := flag.Int("reps", 5, "interleaved repetitions of each load run")
 	conc := flag.Int("c", 32, "concurrent client connections in load runs")
+	only := flag.String("only", "", `run one section and replace it in -out, keeping the others: "konglua"`)
+	klRounds := flag.Int("konglua-rounds", 15, "interleaved rounds inside Kong's Lua runloop")
+	klDuration := flag.Duration("konglua-duration", time.Second, "length of one wrk run inside Kong's Lua runloop (whole seconds)")
+	var klBaselines stringList
+	flag.Var(&klBaselines, "konglua-baseline", "label=path of another legacy-auth binary whose cache hit is measured inside Kong's Lua too (repeatable)")
 	flag.Parse()
 	if *quick {
 		*duration, *reps = 300*time.Millisecond, 1
+		*klRounds, *klDuration = 1, time.Second
+	}
+	if *only != "" && *only != "konglua" {
+		log.Fatalf("-only %q: the only selectable section is konglua", *only)
 	}
 
 	root, err := moduleRoot()
@@ -45,6 +54,24 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
+	if *only == "konglua" {
+		kl, err := kongLuaRun(ctx, *klRounds, *klDuration, klBaselines, *quick)
+		if err != nil {
+			log.Fatal(err)
+		}
+		doc, err := os.ReadFile(*out)
+		if err != nil && !os.IsNotExist(err) {
+			log.Fatal(err)
+		}
+		md := spliceSection(string(doc), kongLuaSection, kl.markdown())
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(kl.markdown())
+		log.Printf("replaced %q in %s", kongLuaSection, *out)
+		return
+	}
+
 	env, err := newBenchEnv(ctx)
 	if err != nil {
 		log.Fatal(err)
@@ -54,7 +81,7 @@ func main() {
 	r := &report{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Quick: *quick,
 		Duration: *duration, Reps: *reps, Concurrency: *conc}
 
-	log.Print("1/5 PDK calls per path")
+	log.Print("1/6 PDK calls per path")
 	if r.PDK, err = env.pdkCalls(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -66,15 +93,15 @@ func main() {
 		log.Fatal(err)
 	}
 	r.Events = events
-	log.Print("2/5 in-process benchmarks (go test -bench)")
+	log.Print("2/6 in-process benchmarks (go test -bench)")
 	if r.InProcess, r.BytesPerEntry, err = inProcess(ctx, *quick, filepath.Join(filepath.Dir(*out), rawBenchName)); err != nil {
 		log.Fatal(err)
 	}
-	log.Print("3/5 end to end through the local gateway")
+	log.Print("3/6 end to end through the local gateway")
 	if r.E2E, err = env.endToEnd(ctx, *duration, *reps, *conc); err != nil {
 		log.Fatal(err)
 	}
-	log.Print("4/5 offload")
+	log.Print("4/6 offload")
 	users, perUser, offConc := 500, 20, 64
 	if *quick {
 		users, perUser = 50, 5
@@ -83,7 +110,11 @@ func main() {
 	if r.Offload, err = env.offload(ctx, users, perUser, offConc); err != nil {
 		log.Fatal(err)
 	}
-	log.Print("5/5 memory per identity (from 2/5)")
+	log.Print("5/6 memory per identity (from 2/5)")
+	log.Print("6/6 inside Kong's Lua runloop (kong-lua, wrk)")
+	if r.KongLua, err = kongLuaRun(ctx, *klRounds, *klDuration, klBaselines, *quick); err != nil {
+		log.Fatal(err)
+	}
 
 	md := r.markdown()
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -122,3 +153,9 @@ func machine() string {
 	return fmt.Sprintf("%s, %d cores (GOMAXPROCS %d), %s %s/%s", cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

@@ -22,6 +22,7 @@ type report struct {
 	OffloadUsers  int
 	EventP50      time.Duration
 	EventP99      time.Duration
+	KongLua       *kongLuaReport
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -38,10 +39,10 @@ func (r *report) markdown() string {
 	if r.Quick {
 		w("- **Quick run (`-quick`)**: a smoke test, too short for the figures to mean much.\n")
 	}
-	w("\nAll traffic stays on 127.0.0.1 and unix sockets. Reproduce with `make bench`; it takes about five minutes on 2 cores.\n")
+	w("\nAll traffic stays on 127.0.0.1 and unix sockets. Reproduce with `make bench`; it takes about eight minutes on 2 cores (three of them inside Kong's Lua, section 6).\n")
 
 	w("\n## 1. PDK calls per request\n\n")
-	w("Each PDK call is a round trip between Kong and the plugin process over the unix socket: the main cost of a Go plugin. Counted by the harness (internal/kongsim) on the real binary, not estimated. The physical floor on a cache hit is **2**: one read (`kong.request.get_headers`) and one write (`kong.service.request.set_headers`).\n\n")
+	w("Each PDK call is a round trip between Kong and the plugin process over the unix socket: the main cost of a Go plugin. Counted by the harness (internal/kongsim) on the real binary, not estimated. The physical floor on a cache hit is **2**: one read (`kong.request.get_header` of the credential; `kong.request.get_headers` with session cookies) and one write (`kong.service.request.set_headers`).\n\n")
 	w("| path | PDK calls | calls |\n|---|---:|---|\n")
 	for _, p := range r.PDK {
 		w("| %s | %d | %s |\n", p.Path, len(p.Calls), strings.Join(p.Calls, ", "))
@@ -79,6 +80,10 @@ func (r *report) markdown() string {
 	w("\n## 5. Memory per cached identity\n\n")
 	w("%.0f bytes per identity, measured as heap growth at 100,000 cached identities (key, entry, identity with two roles, go-cache item and map slot): 100,000 users cost about %.0f MiB.\n",
 		r.BytesPerEntry, r.BytesPerEntry*100000/(1<<20))
+
+	if r.KongLua != nil {
+		w("\n%s", r.KongLua.markdown())
+	}
 
 	w("\n## How to read these figures\n\n")
 	w("- **PDK calls** decide the plugin's cost inside real Kong: each is a socket round trip plus protobuf work on both sides. A cache hit at the floor of 2 cannot be made cheaper without changing go-pdk.\n")

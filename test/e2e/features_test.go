@@ -115,7 +115,7 @@ func TestACLGroups(t *testing.T) {
 	on := config(t, map[string]any{"auth_url": a.url, "acl_groups": true})
 	off := config(t, map[string]any{"auth_url": a.url})
 	pOn, pOff := newPlugin(), newPlugin()
-	wantCalls := []string{"kong.request.get_headers", "kong.ctx.shared.set", "kong.service.request.set_headers"}
+	wantCalls := []string{"kong.request.get_header", "kong.ctx.shared.set", "kong.service.request.set_headers"}
 
 	for _, phase := range []string{"miss", "hit"} {
 		res := access(t, shared, pOn, on, request("Authorization", token))

@@ -353,9 +353,19 @@ func summary(res *kongsim.Result) string {
 }
 
 var (
-	callsProxied = []string{"kong.request.get_headers", "kong.service.request.set_headers"}
-	callsExit    = []string{"kong.request.get_headers", "kong.response.exit"}
+	callsProxied = []string{"kong.request.get_header", "kong.service.request.set_headers"}
+	callsExit    = []string{"kong.request.get_header", "kong.response.exit"}
 )
+
+// sameCalls compares PDK calls with want, taking the whole-list read
+// (kong.request.get_headers, what session-cookie configurations make) for
+// the credential read: either is the one read of a request.
+func sameCalls(got, want []string) bool {
+	if len(got) == len(want) && len(got) > 0 && got[0] == "kong.request.get_headers" {
+		got = append([]string{"kong.request.get_header"}, got[1:]...)
+	}
+	return slices.Equal(got, want)
+}
 
 // wantProxied checks that res was proxied with exactly one user id header
 // carrying userID and roles ("" = no roles header at all), with no other
@@ -375,7 +385,7 @@ func wantProxied(t *testing.T, res *kongsim.Result, idHeader, userID, rolesHeade
 	case roles != "" && (len(got) != 1 || got[0].Value != roles):
 		t.Errorf("upstream %s = %v, want exactly one with %q", rolesHeader, got, roles)
 	}
-	if !slices.Equal(res.Calls, callsProxied) {
+	if !sameCalls(res.Calls, callsProxied) {
 		t.Errorf("PDK calls = %v, want %v", res.Calls, callsProxied)
 	}
 }
@@ -399,7 +409,7 @@ func wantExit(t *testing.T, res *kongsim.Result, status int, message string) {
 	if res.Upstream != nil {
 		t.Errorf("exit but upstream = %v", res.Upstream)
 	}
-	if !slices.Equal(res.Calls, callsExit) {
+	if !sameCalls(res.Calls, callsExit) {
 		t.Errorf("PDK calls = %v, want %v", res.Calls, callsExit)
 	}
 }

@@ -68,7 +68,7 @@ func TestCredentialKindsInKey(t *testing.T) {
 	t.Parallel()
 	a := newAuth(t)
 	session := "_app_session=" + newSecret("kind")
-	a.Set(session, fakerails.OK("u-header")) // fakeauth matches on Authorization only
+	a.Set(session, fakerails.OK("u-header")) // fakerails matches on Authorization only
 	cfg := config(t, map[string]any{"auth_url": a.url, "cookie_names": []any{"_app_session"}})
 	p := newPlugin()
 	wantProxied(t, access(t, shared, p, cfg, request("Authorization", session)), "X-User-ID", "u-header", "X-User-Roles", "")

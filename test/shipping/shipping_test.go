@@ -144,8 +144,22 @@ func TestDockerfileAgreesWithKongConfAndBinary(t *testing.T) {
 	if !regexp.MustCompile(`COPY --from=\S+ \S+ ` + regexp.QuoteMeta(start[0]) + `\n`).MatchString(text) {
 		t.Errorf("the Dockerfile does not COPY the binary to %s", start[0])
 	}
-	if len(start) != 3 || start[1] != "-kong-prefix" {
-		t.Fatalf("start_cmd %q: want <binary> -kong-prefix <dir>", conf[prefix+"_start_cmd"])
+	if len(start) < 3 || start[1] != "-kong-prefix" {
+		t.Fatalf("start_cmd %q: want <binary> -kong-prefix <dir> [flags]", conf[prefix+"_start_cmd"])
+	}
+	// Settings reach the plugin server as flags of start_cmd (Kong spawns
+	// it from an nginx worker, whose environment nginx clears): the binary
+	// must accept every one of them.
+	if out, err := exec.CommandContext(ctx, bin, append(start[1:], "-version")...).CombinedOutput(); err != nil {
+		t.Errorf("the binary refuses start_cmd's flags %q: %v\n%s", start[1:], err, out)
+	}
+	if !strings.Contains(conf[prefix+"_start_cmd"], "-log-level") {
+		t.Errorf("start_cmd %q sets no -log-level: show where the plugin's settings go", conf[prefix+"_start_cmd"])
+	}
+	for key := range env {
+		if strings.HasPrefix(key, "LEGACY_AUTH_") {
+			t.Errorf("Dockerfile sets %s: nginx clears its workers' environment, so it never reaches the plugin server (use a flag in start_cmd)", key)
+		}
 	}
 	if want := filepath.Join(start[2], name+".socket"); conf[prefix+"_socket"] != want || dump.SocketPath != want {
 		t.Errorf("socket: kong.conf %q, binary with -kong-prefix %s listens on %q, want %q", conf[prefix+"_socket"], start[2], dump.SocketPath, want)
