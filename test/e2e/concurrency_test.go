@@ -122,8 +122,8 @@ func TestConcurrentMixedTraffic(t *testing.T) {
 	}
 	began := time.Now()
 	close(start)
-	if !waitGroupTimeout(&wg, 60*time.Second) {
-		t.Fatalf("requests still pending after 60 s")
+	if !waitGroupTimeout(&wg, 5*time.Minute) {
+		t.Fatalf("requests still pending after 5 minutes")
 	}
 	wall := time.Since(began)
 	med, worst := stats(lat)
@@ -372,8 +372,8 @@ func TestConfigReloadsUnderTraffic(t *testing.T) {
 		shared.Rebuild()
 		rebuilds++
 	}
-	if !waitGroupTimeout(&wg, 60*time.Second) {
-		t.Fatal("requests still pending after 60 s")
+	if !waitGroupTimeout(&wg, 5*time.Minute) {
+		t.Fatal("requests still pending after 5 minutes")
 	}
 	last := shared.Instances()[p.ID]
 	t.Logf("%d requests, %d iterator rebuilds: instance %d -> %d, %d wrong answers, %d events re-run by Kong after the plugin server closed the connection (\"no plugin instance\"), %d of them beyond kongsim's single retry; auth calls %d",
