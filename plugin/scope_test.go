@@ -131,17 +131,7 @@ func TestRedisClientsPruned(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		last = mustCompile(t, &Config{AuthURL: "http://127.0.0.1:1/v", RedisAddrs: []string{addr}, RedisPrefix: prefix, RedisPassword: fmt.Sprint("pw", i)})
 	}
-	live := func() int {
-		redisClients.Lock()
-		defer redisClients.Unlock()
-		n := 0
-		for k := range redisClients.m {
-			if strings.Contains(k, prefix) {
-				n++
-			}
-		}
-		return n
-	}
+	live := func() int { return redisClientsFor(prefix) }
 	if live() != 20 {
 		t.Fatalf("%d clients after 20 rotations, want 20 before pruning", live())
 	}
@@ -163,17 +153,7 @@ func TestValidationIsPure(t *testing.T) {
 	cfg := &Config{AuthURL: "https://127.0.0.1:1/v", TLSCAFile: "/nonexistent/ca.pem",
 		JWTHeader: "X-Token", JWTKeyFile: "/nonexistent/key.pem",
 		RedisAddrs: []string{"127.0.0.1:1"}, RedisPrefix: prefix}
-	clients := func() int {
-		redisClients.Lock()
-		defer redisClients.Unlock()
-		n := 0
-		for k := range redisClients.m {
-			if strings.Contains(k, prefix) {
-				n++
-			}
-		}
-		return n
-	}
+	clients := func() int { return redisClientsFor(prefix) }
 	if _, err := cfg.settings(); err != nil {
 		t.Fatalf("settings read a file: %v", err)
 	}
@@ -186,4 +166,17 @@ func TestValidationIsPure(t *testing.T) {
 	if clients() != 0 {
 		t.Fatal("a configuration with bad files opened a Redis client")
 	}
+}
+
+// redisClientsFor counts the open Redis clients whose settings name prefix.
+func redisClientsFor(prefix string) int {
+	redisClients.Lock()
+	defer redisClients.Unlock()
+	n := 0
+	for k := range redisClients.m {
+		if strings.Contains(k, prefix) {
+			n++
+		}
+	}
+	return n
 }
