@@ -33,9 +33,9 @@ type engine struct {
 }
 
 // compile validates the configuration (pure), reads the files it names and
-// provisions its engine (shared resources), once. A
-// bad configuration is logged once, naming the fields, and every request of
-// the instance is then answered 500 (fail closed).
+// provisions its engine (shared resources), once. A bad configuration is
+// logged once, naming the fields, and every request of the instance is then
+// answered 500 (fail closed).
 func (c *Config) compile() (*engine, error) {
 	c.once.Do(func() {
 		s, err := c.resolve()
@@ -71,8 +71,7 @@ func provision(s settings, pluginID string) (*engine, error) {
 		}
 		e.redis = u
 	}
-	e.flightID = fmt.Sprintf("%s|%d|%s|%d|%s", s.timeout, s.retries, e.breakerKey, len(e.redisKey()), e.redisKey())
-	e.flightID += "|" + s.cacheTTL.String()
+	e.flightID = fmt.Sprintf("%s|%d|%q|%q|%s", s.timeout, s.retries, e.breakerKey, e.redisKey(), s.cacheTTL)
 	e.partKey = partitionKey(pluginID, e.scope, s.cacheMaxEntries)
 	p := partitions.acquire(e.partKey, e.scope)
 	p.keepAtLeast(max(s.cacheTTL+s.staleIfError, s.negativeTTL))
