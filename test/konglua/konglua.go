@@ -153,8 +153,9 @@ func Start(ctx context.Context, dir, bin, run string, routes []Route, opt Option
 	// start.sh takes a process whose /proc/<pid>/cmdline reads empty for
 	// a zombie; a process caught in the middle of its execve reads empty
 	// too, so on a loaded machine start.sh now and then stops a plugin
-	// server that was just starting ("exited while starting", with an
-	// empty plugin.log). Such a start is retried; any other failure is not.
+	// server that was just starting ("exited while starting", with a
+	// plugin.log that is empty or shows the server listening, no error).
+	// Such a start is retried; any other failure is not.
 	for attempt := 1; ; attempt++ {
 		cmd := exec.CommandContext(ctx, filepath.Join(dir, "start.sh"), args...)
 		var stderr bytes.Buffer
@@ -164,7 +165,8 @@ func Start(ctx context.Context, dir, bin, run string, routes []Route, opt Option
 			break
 		}
 		log, _ := os.ReadFile(filepath.Join(run, "plugin.log"))
-		if attempt < 3 && strings.Contains(stderr.String(), "exited while starting") && len(log) == 0 {
+		healthy := len(log) == 0 || (bytes.Contains(log, []byte("Listening on socket")) && !bytes.Contains(log, []byte("level=ERROR")))
+		if attempt < 3 && strings.Contains(stderr.String(), "exited while starting") && healthy {
 			continue
 		}
 		return nil, fmt.Errorf("kong-lua start.sh: %w\n%s", err, stderr.String())
