@@ -17,10 +17,9 @@ import (
 // the atomics that follow pruned shared resources).
 type engine struct {
 	settings
-	pluginID string
-	scope    scope
-	headers  *headerPlan
-	auth     *authClient
+	scope   scope
+	headers *headerPlan
+	auth    *authClient
 	// breakerKey names the shared breaker (empty: breaker off).
 	breakerKey string
 	// flightID names what changes how a shared call runs besides the
@@ -55,7 +54,6 @@ func (c *Config) compile() (*engine, error) {
 func provision(s settings, pluginID string) (*engine, error) {
 	e := &engine{
 		settings: s,
-		pluginID: pluginID,
 		scope:    newScope(s),
 		headers:  newHeaderPlan(s),
 		auth:     newAuthClient(s),
