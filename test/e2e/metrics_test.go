@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestMetrics starts a plugin process with LEGACY_AUTH_METRICS_ADDR (as a
@@ -13,7 +14,7 @@ import (
 // /metrics: the outcome counters, the auth-call histogram and the cache
 // gauges match that traffic.
 func TestMetrics(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	s, out := startServer(t, "LEGACY_AUTH_METRICS_ADDR="+addr)
 	if line, ok := waitOutput(out, "serving metrics on"); ok {
 		t.Logf("plugin: %s", line)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestRedisLogsThroughSlog: go-redis's own log lines (here a failed dial)
@@ -16,7 +17,7 @@ func TestRedisLogsThroughSlog(t *testing.T) {
 	a := newAuth(t)
 	u := user{token: newToken("redislog"), id: "u-redislog", roles: "r"}
 	a.Set(u.token, fakerails.OK(u.id, "r"))
-	cfg := config(t, map[string]any{"auth_url": a.url, "redis_addrs": []any{freeAddr(t)}})
+	cfg := config(t, map[string]any{"auth_url": a.url, "redis_addrs": []any{testutil.FreeAddr(t)}})
 	p := newPlugin()
 	// While Redis is down the plugin skips it, letting one call through a
 	// second as a probe: that call's failed dial is what go-redis logs.

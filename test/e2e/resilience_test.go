@@ -10,6 +10,7 @@ import (
 
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 	"github.com/legacy-auth/legacy-auth/internal/kongsim"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestColdTokenStampedeCoalesced: 1,000 concurrent requests for one cold
@@ -348,7 +349,7 @@ func proxiedAny(res *kongsim.Result) error {
 // stays bounded; the rejection cache, and the identity cache under 3,000
 // distinct good credentials, stay at about cache_max_entries.
 func TestBadTokenFloodMemoryBounded(t *testing.T) {
-	metricsAddr := freeAddr(t)
+	metricsAddr := testutil.FreeAddr(t)
 	s, _ := startServer(t, "LEGACY_AUTH_METRICS_ADDR="+metricsAddr)
 	a := newAuth(t)
 	cfg := config(t, map[string]any{"auth_url": a.url, "cache_max_entries": 1000})
@@ -404,7 +405,7 @@ func TestBadTokenFloodMemoryBounded(t *testing.T) {
 // upper bound of each cache; under concurrent inserts it must hold
 // exactly, not only approximately.
 func TestCacheMaxEntriesIsHardBound(t *testing.T) {
-	metricsAddr := freeAddr(t)
+	metricsAddr := testutil.FreeAddr(t)
 	s, _ := startServer(t, "LEGACY_AUTH_METRICS_ADDR="+metricsAddr)
 	a := newAuth(t)
 	// Many clients and a slow-ish auth service: answers, hence inserts,

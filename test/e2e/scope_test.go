@@ -22,6 +22,7 @@ import (
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -371,10 +372,10 @@ func TestRedisValuesValidated(t *testing.T) {
 // Redis address with a password are never logged or used as a label.
 func TestNoSecretsInLogsOrLabels(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	s, out := startServer(t, "LEGACY_AUTH_METRICS_ADDR="+addr)
 	key, pw := newSecret("apikey"), newSecret("redispw")
-	down := "http://" + freeAddr(t) + "/verify?api_key=" + key
+	down := "http://" + testutil.FreeAddr(t) + "/verify?api_key=" + key
 	cfg := config(t, map[string]any{"auth_url": down, "breaker_threshold": 1, "retries": 0})
 	for i := 0; i < 2; i++ {
 		access(t, s, newPlugin(), cfg, request("Authorization", newToken("logs")))
@@ -447,7 +448,7 @@ func TestSchemaRefusesWhatThePluginRefuses(t *testing.T) {
 func TestRequestsCountedOnce(t *testing.T) {
 	t.Parallel()
 	rds := redistest.Start(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	s, _ := startServer(t, "LEGACY_AUTH_METRICS_ADDR="+addr)
 	writer, _ := startServer(t)
 	metricsURL := "http://" + addr + "/metrics"

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // The tier: the real legacy-auth binary behind Kong's own Lua (plugin-server
@@ -185,24 +186,13 @@ func (a answer) identity(names ...string) map[string][]string {
 	return out
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // TestBehaviour drives the README's behaviour table through Kong's Lua.
 func TestBehaviour(t *testing.T) {
 	need(t)
 	t.Parallel()
 	rails := fakerails.New()
 	t.Cleanup(rails.Close)
-	dead := "http://" + freePort(t) + fakerails.VerifyPath // nothing listens: connection refused
+	dead := "http://" + testutil.FreeAddr(t) + fakerails.VerifyPath // nothing listens: connection refused
 	// The breaker is off: this table fails the same auth service on purpose
 	// (TestBreaker has it on).
 	in := start(t, "b", []Route{
@@ -548,7 +538,7 @@ func TestSettingsByFlags(t *testing.T) {
 	rails := fakerails.New()
 	t.Cleanup(rails.Close)
 	rails.Set("Bearer kl-f", fakerails.OK("u-f"))
-	metrics := freePort(t)
+	metrics := testutil.FreeAddr(t)
 	in := start(t, "f", []Route{
 		{Paths: []string{"/api"}, Upstream: "echo", Config: map[string]any{"auth_url": rails.VerifyURL()}},
 	}, Options{PluginArgs: []string{"-metrics-addr", metrics, "-log-level", "debug"}})

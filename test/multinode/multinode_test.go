@@ -24,6 +24,7 @@ import (
 	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -137,7 +138,7 @@ func TestTokenVerifiedOnOneNodeServedByAnother(t *testing.T) {
 	if st, id := a.call(conf, "Bearer alice"); st != 200 || id != "42" {
 		t.Fatalf("node A: %d %q", st, id)
 	}
-	waitFor(t, 30*time.Second, "the shared entry", func() bool { return redisKeys(t, rds, "legacy-auth:id:*") > 0 })
+	testutil.WaitFor(t, 30*time.Second, "the shared entry", func() bool { return redisKeys(t, rds, "legacy-auth:id:*") > 0 })
 	if st, id := b.call(conf, "Bearer alice"); st != 200 || id != "42" {
 		t.Fatalf("node B: %d %q", st, id)
 	}
@@ -179,7 +180,7 @@ func TestAuthCallsPerNewToken(t *testing.T) {
 				}
 				if shared && j == 0 {
 					// Node A's write to Redis is asynchronous.
-					waitFor(t, 30*time.Second, "the shared entry", func() bool {
+					testutil.WaitFor(t, 30*time.Second, "the shared entry", func() bool {
 						return redisKeys(t, rds, "legacy-auth:id:*") >= i+1
 					})
 				}
@@ -225,7 +226,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 			// Each node subscribes when its first config compiles: publish
 			// only once both are listening (a message sent before is lost).
 			rc := client(t, rds)
-			waitFor(t, 10*time.Second, "both nodes to subscribe", func() bool {
+			testutil.WaitFor(t, 10*time.Second, "both nodes to subscribe", func() bool {
 				n, err := rc.PubSubNumSub(context.Background(), "legacy-auth:revoke").Result()
 				return err == nil && n["legacy-auth:revoke"] >= 2
 			})
@@ -236,7 +237,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 			// cache_ttl is 300 s: only the revocation can make a node ask
 			// Rails again within the wait.
 			for name, n := range map[string]*node{"A": a, "B": b} {
-				waitFor(t, 30*time.Second, "node "+name+" to drop the identity", func() bool {
+				testutil.WaitFor(t, 30*time.Second, "node "+name+" to drop the identity", func() bool {
 					st, _ := n.call(conf, tc.token)
 					return st == 401
 				})
@@ -285,7 +286,7 @@ func TestRedisKilledMidTraffic(t *testing.T) {
 	// round cannot see A's entry expire before B reads it.
 	conf["cache_ttl"] = 300
 	round := 0
-	waitFor(t, 30*time.Second, "node B served from the shared cache after the restart", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "node B served from the shared cache after the restart", func() bool {
 		round++
 		tok := fmt.Sprintf("Bearer after-%d", round)
 		auth.Set(tok, fakerails.OK("after"))
@@ -323,20 +324,6 @@ func TestWarmHitMakesNoRedisCall(t *testing.T) {
 }
 
 // --- helpers ---
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func client(t *testing.T, r *redistest.Server) *redis.Client {
 	t.Helper()

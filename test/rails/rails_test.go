@@ -140,7 +140,7 @@ func TestRailsEndToEnd(t *testing.T) {
 		start := time.Now()
 		app.logout(t, auth, "")
 		for name, n := range nodes {
-			waitFor(t, time.Second-time.Since(start), "node "+name+" to answer 401 for the revoked token", func() bool {
+			testutil.WaitFor(t, time.Second-time.Since(start), "node "+name+" to answer 401 for the revoked token", func() bool {
 				return n.call(t, conf("POST"), auth, "").status == 401
 			})
 		}
@@ -158,7 +158,7 @@ func TestRailsEndToEnd(t *testing.T) {
 		start := time.Now()
 		app.logout(t, "", cookie)
 		for name, n := range nodes {
-			waitFor(t, time.Second-time.Since(start), "node "+name+" to answer 401 for the ended session", func() bool {
+			testutil.WaitFor(t, time.Second-time.Since(start), "node "+name+" to answer 401 for the ended session", func() bool {
 				return n.call(t, conf("POST"), "", cookie).status == 401
 			})
 		}
@@ -423,19 +423,4 @@ func (n *node) call(t *testing.T, conf map[string]any, auth, cookie string) answ
 		}
 	}
 	return a
-}
-
-// waitFor polls cond every 10 ms until it holds or d has passed.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
