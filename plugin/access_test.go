@@ -188,13 +188,14 @@ func TestAccessContract(t *testing.T) {
 }
 
 // TestAuthServiceRequest checks what the auth service receives: the
-// configured method, the client's Authorization header, a JSON content type.
+// configured method, the client's credential in its canonical form ("Token
+// abc" is read by Rails as the token abc: "Bearer abc"), a JSON content type.
 func TestAuthServiceRequest(t *testing.T) {
 	t.Parallel()
 	for _, method := range []string{"GET", "POST"} {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
-			svc := newAuthService(t, map[string]answer{"Token abc": {status: 200, body: `{"user_id":"1"}`}})
+			svc := newAuthService(t, map[string]answer{"Bearer abc": {status: 200, body: `{"user_id":"1"}`}})
 			cfg := &Config{AuthURL: svc.URL + "/verify", AuthMethod: method}
 			run(t, cfg, http.Header{"Authorization": {"Token abc"}})
 			r := svc.last()
@@ -204,7 +205,7 @@ func TestAuthServiceRequest(t *testing.T) {
 			if r.Method != method || r.URL.Path != "/verify" {
 				t.Errorf("auth call = %s %s, want %s /verify", r.Method, r.URL.Path, method)
 			}
-			if got := r.Header.Get("Authorization"); got != "Token abc" {
+			if got := r.Header.Get("Authorization"); got != "Bearer abc" {
 				t.Errorf("Authorization = %q", got)
 			}
 			if got := r.Header.Get("Content-Type"); got != "application/json" {

@@ -14,9 +14,12 @@ var (
 	errMultipleCredentials = errors.New("more than one Authorization header")
 	errCredentialTooLarge  = errors.New("authorization header is too large")
 	errTooManyHeaders      = errors.New("too many request headers to inspect")
-	errInvalidResponse     = errors.New("invalid response from authentication service")
-	errUnavailable         = errors.New("authentication service unavailable")
-	errInternal            = errors.New("internal error")
+	// errUnreadableCredential: an Authorization value Rails' token parser
+	// would not read as one token (another scheme, an empty token).
+	errUnreadableCredential = errors.New("authorization header is not a Bearer or Token credential")
+	errInvalidResponse      = errors.New("invalid response from authentication service")
+	errUnavailable          = errors.New("authentication service unavailable")
+	errInternal             = errors.New("internal error")
 )
 
 // rejectedError is a 401 or 403 from the auth service: the credential is
@@ -70,6 +73,8 @@ func classify(err error) failure {
 		return failure{http.StatusUnauthorized, bodyMissing, "missing_credential"}
 	case errors.Is(err, errCredentialTooLarge):
 		return failure{http.StatusUnauthorized, bodyTooLarge, "bad_request"}
+	case errors.Is(err, errUnreadableCredential):
+		return failure{http.StatusUnauthorized, bodyInvalidCreds, "bad_request"}
 	case errors.Is(err, errMultipleCredentials):
 		return failure{http.StatusBadRequest, bodyMultiple, "bad_request"}
 	case errors.Is(err, errTooManyHeaders):

@@ -170,6 +170,15 @@ func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 	case len(in.cred.authorization)+len(in.cred.cookie) > maxCredentialBytes:
 		return in, errCredentialTooLarge
 	}
+	if in.cred.authorization != "" {
+		// One credential, one form: keyed, hashed and forwarded as Rails
+		// reads it (canonical.go).
+		canon, ok := canonicalAuthorization(in.cred.authorization)
+		if !ok {
+			return in, errUnreadableCredential
+		}
+		in.cred.authorization = canon
+	}
 	return in, nil
 }
 

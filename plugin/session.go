@@ -65,41 +65,55 @@ func containsHeader(names []string, name string) bool {
 	return false
 }
 
-// sessionCookies returns the Cookie header to forward: only the configured
-// cookies, in the order the client sent them, or "" when none is present.
-// values are the client's Cookie header lines (nginx keeps repeats apart).
+// sessionCookies returns the canonical Cookie header to forward (see
+// canonical.go): only the configured cookies, in cookie_names order, each
+// as its first occurrence in the client's lines (Rack keeps the first of
+// a repeated name) with its value in canonical form, or "" when none is
+// present. values are the client's Cookie header lines (nginx keeps
+// repeats apart).
 //
-// A configured cookie whose value is not an RFC 6265 cookie-value (it holds
-// a comma, whitespace, a quote inside, a backslash or a control character)
-// is not forwarded, as if the client had not sent it: older Rack splits
-// cookies on ',' too, so "s=junk,remember_user_token=X" would smuggle a
-// second cookie to Rails.
+// A configured cookie whose first value is not an RFC 6265 cookie-value
+// (it holds a comma, whitespace, a quote inside, a backslash or a control
+// character) or has a broken %-escape is not forwarded, as if the client
+// had not sent it: older Rack splits cookies on ',' too, so
+// "s=junk,remember_user_token=X" would smuggle a second cookie to Rails.
 func sessionCookies(names []string, values []string) string {
 	if len(names) == 0 {
 		return ""
 	}
-	var b strings.Builder
+	found := make([]string, len(names))
+	seen := make([]bool, len(names))
 	for _, line := range values {
 		for _, pair := range strings.Split(line, ";") {
 			pair = strings.TrimSpace(pair)
 			eq := strings.IndexByte(pair, '=')
-			if eq <= 0 || pair[eq+1:] == "" {
+			if eq <= 0 {
 				continue
 			}
-			name := pair[:eq]
-			if !isCookieValue(pair[eq+1:]) {
-				continue
-			}
-			for _, want := range names {
-				if name == want { // cookie names are case-sensitive
-					if b.Len() > 0 {
-						b.WriteString("; ")
-					}
-					b.WriteString(pair)
-					break
+			name, value := pair[:eq], pair[eq+1:]
+			for i, want := range names {
+				if name != want || seen[i] { // cookie names are case-sensitive
+					continue
 				}
+				seen[i] = true
+				if value != "" && isCookieValue(value) {
+					if canon, ok := canonicalCookieValue(value); ok {
+						found[i] = name + "=" + canon
+					}
+				}
+				break
 			}
 		}
+	}
+	var b strings.Builder
+	for i := range names {
+		if found[i] == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(found[i])
 	}
 	return b.String()
 }

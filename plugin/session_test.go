@@ -58,10 +58,11 @@ func TestSessionCookies(t *testing.T) {
 		t.Errorf("auth service got Cookie %q Authorization %q; want only the session cookie", h.Get("Cookie"), h.Get("Authorization"))
 	}
 
-	// Both credentials: both forwarded; a different session is a different cache entry.
+	// Both credentials: both forwarded, the cookies in cookie_names order
+	// (the canonical form); a different session is a different cache entry.
 	run(t, cfg, http.Header{"Authorization": {"Bearer t"}, "Cookie": {"remember_me=r1", "_app_session=s2"}})
 	h = *last.Load()
-	if h.Get("Cookie") != "remember_me=r1; _app_session=s2" || h.Get("Authorization") != "Bearer t" {
+	if h.Get("Cookie") != "_app_session=s2; remember_me=r1" || h.Get("Authorization") != "Bearer t" {
 		t.Errorf("auth service got Cookie %q Authorization %q", h.Get("Cookie"), h.Get("Authorization"))
 	}
 	run(t, cfg, http.Header{"Cookie": {"_app_session=s3ss10n"}}) // cached

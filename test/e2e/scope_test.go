@@ -69,10 +69,12 @@ func TestCredentialKindsInKey(t *testing.T) {
 	t.Parallel()
 	a := newAuth(t)
 	session := "_app_session=" + newSecret("kind")
-	a.Set(session, fakerails.OK("u-header")) // fakerails matches on Authorization only
+	// Rails reads "Token <session>" as the token "<session>": the canonical
+	// Authorization is "Bearer <session>".
+	a.Set("Bearer "+session, fakerails.OK("u-header")) // fakerails matches on Authorization only
 	cfg := config(t, map[string]any{"auth_url": a.url, "cookie_names": []any{"_app_session"}})
 	p := newPlugin()
-	wantProxied(t, access(t, shared, p, cfg, request("Authorization", session)), "X-User-ID", "u-header", "X-User-Roles", "")
+	wantProxied(t, access(t, shared, p, cfg, request("Authorization", "Token "+session)), "X-User-ID", "u-header", "X-User-Roles", "")
 	before := a.Calls()
 	wantExit(t, access(t, shared, p, cfg, request("Cookie", session)), 401, "Invalid credentials")
 	if a.Calls() != before+1 {

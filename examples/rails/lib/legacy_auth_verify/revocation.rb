@@ -37,12 +37,19 @@ module LegacyAuthVerify
         publish("credential_sha256" => credential_sha256(authorization))
       end
 
-      # credential_sha256 is the hex SHA-256 of the exact Authorization
-      # header value ("Bearer tok-alice"), which is what the plugin hashes
-      # for a request with only an Authorization header. This method is the
-      # one place that knows it.
+      # credential_sha256 is the hex SHA-256 of the canonical form of an
+      # Authorization value ("Bearer tok-alice" for "Token tok-alice" or
+      # "bearer  tok-alice": Credential), which is what the plugin hashes
+      # for every spelling of the token. A value the plugin refuses
+      # (another scheme) is hashed as given: it was never cached.
       def credential_sha256(authorization)
-        Digest::SHA256.hexdigest(authorization)
+        Digest::SHA256.hexdigest(Credential.canonical_authorization(authorization) || authorization)
+      end
+
+      # cookie_sha256 is the hash a revocation names for one session
+      # cookie: SHA-256 of its canonical "name=value".
+      def cookie_sha256(name, value)
+        Digest::SHA256.hexdigest(Credential.canonical_cookie(name, value))
       end
 
       # publish sends message as JSON; true when Redis accepted it, false
