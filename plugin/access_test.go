@@ -480,6 +480,11 @@ func TestInvalidConfig(t *testing.T) {
 		{"wrong types", `{"auth_url":42,"timeout":"2000"}`, []string{"auth_url", "timeout"}},
 		{"bad header name", `{"auth_url":"http://x/","user_id_header":"X User"}`, []string{"user_id_header"}},
 		{"reserved header", `{"auth_url":"http://x/","user_roles_header":"authorization"}`, []string{"user_roles_header"}},
+		// Kong's nginx template overwrites these after the access phase.
+		{"header Kong sets: X-Forwarded-Host", `{"auth_url":"http://x/","user_id_header":"X-Forwarded-Host"}`, []string{"user_id_header"}},
+		{"header Kong sets: x_real_ip as an extra", `{"auth_url":"http://x/","extra_headers":{"email":"x_real_ip"}}`, []string{"extra_headers"}},
+		{"header Kong sets: VIA as the token", `{"auth_url":"http://x/","jwt_header":"VIA","jwt_key_file":"/nonexistent"}`, []string{"jwt_header"}},
+		{"header Kong sets: X-Kong-Request-Id", `{"auth_url":"http://x/","user_roles_header":"X-Kong-Request-Id"}`, []string{"user_roles_header"}},
 		{"same headers", `{"auth_url":"http://x/","user_id_header":"X-A","user_roles_header":"x_a"}`, []string{"user_roles_header"}},
 	}
 	for _, tc := range tests {

@@ -301,11 +301,19 @@ type settings struct {
 var errInvalidConfig = errors.New("invalid legacy-auth configuration")
 
 // reservedHeaders may not be used as identity headers: overwriting them
-// would break the proxied request or forward the client's credential.
+// would break the proxied request or forward the client's credential, and
+// Kong's nginx template (kong/templates/nginx_kong.lua) sets the second
+// group with proxy_set_header after the access phase, so an identity
+// written there would never reach the service as written (with
+// X-Forwarded-Host, the client's Host header would become the identity).
 var reservedHeaders = map[string]bool{
 	"authorization": true, "proxy-authorization": true, "host": true, "cookie": true,
 	"content-length": true, "content-type": true, "transfer-encoding": true,
 	"connection": true, "te": true, "upgrade": true, "keep-alive": true, "trailer": true,
+
+	"via": true, "x-forwarded-for": true, "x-forwarded-proto": true, "x-forwarded-host": true,
+	"x-forwarded-port": true, "x-forwarded-path": true, "x-forwarded-prefix": true,
+	"x-real-ip": true, "x-kong-request-id": true,
 }
 
 // isReservedHeader reports whether name is reserved in any spelling nginx
