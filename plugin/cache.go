@@ -27,12 +27,14 @@ import (
 // expiry and a janitor: what the Lua original had in kong.cache, without a
 // service to run. boundedCache adds the size bound it lacks.
 
-// cacheEntry is a verified identity, when it was fetched and the hashes of
-// its credential's parts (for revocation). Freshness is judged by each
-// reader against its own cache_ttl.
+// cacheEntry is a verified identity, when it was fetched, when the call
+// that fetched it started (a revocation after that beats it) and the
+// hashes of its credential's parts (for revocation). Freshness is judged by
+// each reader against its own cache_ttl.
 type cacheEntry struct {
 	id      *Identity
 	fetched time.Time
+	started time.Time
 	parts   [][sha256.Size]byte
 }
 
@@ -66,8 +68,15 @@ func (p *partition) touch(now time.Time) {
 	}
 }
 
-// keepAtLeast raises the partition's retention to d.
+// keepAtLeast raises the partition's retention to d (and the process's
+// maxRetention, how long revocations are kept).
 func (p *partition) keepAtLeast(d time.Duration) {
+	for {
+		old := maxRetention.Load()
+		if int64(d) <= old || maxRetention.CompareAndSwap(old, int64(d)) {
+			break
+		}
+	}
 	for {
 		old := p.retention.Load()
 		if int64(d) <= old || p.retention.CompareAndSwap(old, int64(d)) {
@@ -179,13 +188,24 @@ func (ps *partitionSet) counts() (ids, rejects int) {
 	return ids, rejects
 }
 
+// sweep deletes the expired items of every partition: the one janitor
+// of all caches (go-cache's own would be two goroutines per partition).
+func (ps *partitionSet) sweep() {
+	for _, p := range ps.all() {
+		p.ids.deleteExpired()
+		p.rejects.deleteExpired()
+	}
+}
+
 var pruneOnce sync.Once
 
-// startPruning runs prune every minute for the life of the process.
+// startPruning runs the janitor and prune every minute for the life of the
+// process.
 func startPruning() {
 	pruneOnce.Do(func() {
 		go func() {
 			for range time.Tick(time.Minute) {
+				partitions.sweep()
 				partitions.prune()
 				pruneShared()
 			}
@@ -193,7 +213,9 @@ func startPruning() {
 	})
 }
 
-// boundedCache is a go-cache with an upper bound on its item count.
+// boundedCache is a go-cache with an upper bound on its item count and
+// indexes by user id and by credential part, so that a revocation costs
+// what the revoked user has, not a scan of the cache.
 type boundedCache struct {
 	c   *gocache.Cache
 	now func() time.Time
@@ -202,10 +224,100 @@ type boundedCache struct {
 	// reads go straight to go-cache.
 	mu        sync.Mutex
 	lastSweep atomic.Int64 // unix nanoseconds of the last full expiry sweep
+
+	// The indexes are kept in step with go-cache by add and go-cache's
+	// eviction callback, which Delete and DeleteExpired call synchronously:
+	// every mutation holds mu, so the two never disagree. A key string
+	// shares its bytes with go-cache's: an index entry costs its slot.
+	byUser map[string][]string
+	byPart map[[sha256.Size]byte][]string
 }
 
 func newBoundedCache(now func() time.Time) *boundedCache {
-	return &boundedCache{c: gocache.New(gocache.NoExpiration, time.Minute), now: now}
+	// No janitor of its own: partitionSet.sweep is the one for all.
+	b := &boundedCache{c: gocache.New(gocache.NoExpiration, 0), now: now,
+		byUser: map[string][]string{}, byPart: map[[sha256.Size]byte][]string{}}
+	b.c.OnEvicted(b.unindex)
+	return b
+}
+
+// indexed is what a cached value is found by on revocation.
+func indexed(v any) (userID string, parts [][sha256.Size]byte) {
+	switch e := v.(type) {
+	case *cacheEntry:
+		return e.id.UserID, e.parts
+	case *rejection:
+		return "", e.parts
+	}
+	return "", nil
+}
+
+// index and unindex run with mu held.
+func (b *boundedCache) index(key string, v any) {
+	user, parts := indexed(v)
+	if user != "" {
+		b.byUser[user] = append(b.byUser[user], key)
+	}
+	for _, p := range parts {
+		b.byPart[p] = append(b.byPart[p], key)
+	}
+}
+
+func (b *boundedCache) unindex(key string, v any) {
+	user, parts := indexed(v)
+	if user != "" {
+		if keys := without(b.byUser[user], key); len(keys) == 0 {
+			delete(b.byUser, user)
+		} else {
+			b.byUser[user] = keys
+		}
+	}
+	for _, p := range parts {
+		if keys := without(b.byPart[p], key); len(keys) == 0 {
+			delete(b.byPart, p)
+		} else {
+			b.byPart[p] = keys
+		}
+	}
+}
+
+// without removes one occurrence of key (a user or part has few keys).
+func without(keys []string, key string) []string {
+	for i, k := range keys {
+		if k == key {
+			keys[i] = keys[len(keys)-1]
+			return keys[:len(keys)-1]
+		}
+	}
+	return keys
+}
+
+// revokeUser deletes the identities of userID and returns how many.
+func (b *boundedCache) revokeUser(userID string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	keys := append([]string(nil), b.byUser[userID]...)
+	return b.removeKeys(keys, func(v any) bool { u, _ := indexed(v); return u == userID })
+}
+
+// revokePart deletes every item whose credential contains part.
+func (b *boundedCache) revokePart(part [sha256.Size]byte) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	keys := append([]string(nil), b.byPart[part]...)
+	return b.removeKeys(keys, func(v any) bool { _, ps := indexed(v); return hasPart(ps, part) })
+}
+
+// removeKeys deletes those of keys whose value matches; mu held.
+func (b *boundedCache) removeKeys(keys []string, match func(v any) bool) int {
+	n := 0
+	for _, k := range keys {
+		if v, ok := b.c.Get(k); ok && match(v) {
+			b.c.Delete(k)
+			n++
+		}
+	}
+	return n
 }
 
 // sweepEvery throttles the O(n) sweep a full cache triggers, so a flood of
@@ -228,7 +340,11 @@ func (b *boundedCache) add(key string, v any, ttl time.Duration, max int) bool {
 			}
 		}
 	}
+	// Set replaces without an eviction callback: Delete first unindexes the
+	// old value (expired or not).
+	b.c.Delete(key)
 	b.c.Set(key, v, ttl)
+	b.index(key, v)
 	return true
 }
 
@@ -257,18 +373,17 @@ func (b *boundedCache) makeRoom(max int) {
 
 func (b *boundedCache) get(key string) (any, bool) { return b.c.Get(key) }
 
-func (b *boundedCache) remove(key string) { b.c.Delete(key) }
+func (b *boundedCache) remove(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.c.Delete(key)
+}
 
-// removeIf deletes every item for which drop is true and returns how many.
-func (b *boundedCache) removeIf(drop func(v any) bool) int {
-	n := 0
-	for k, item := range b.c.Items() {
-		if drop(item.Object) {
-			b.c.Delete(k)
-			n++
-		}
-	}
-	return n
+// deleteExpired is the janitor's sweep of this cache.
+func (b *boundedCache) deleteExpired() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.c.DeleteExpired()
 }
 
 // keys returns every key held (tests).
@@ -280,8 +395,14 @@ func (b *boundedCache) keys() []string {
 	return out
 }
 
-// flush empties the cache.
-func (b *boundedCache) flush() { b.c.Flush() }
+// flush empties the cache (go-cache's Flush calls no eviction callback).
+func (b *boundedCache) flush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.c.Flush()
+	b.byUser = map[string][]string{}
+	b.byPart = map[[sha256.Size]byte][]string{}
+}
 
 // Len is the number of items held, expired ones not yet swept included.
 func (b *boundedCache) Len() int { return b.c.ItemCount() }

@@ -171,7 +171,7 @@ func (e *engine) identify(ctx context.Context, cred credential, now time.Time) (
 		ent, rej := e.newestInScope(key, p)
 		if ent != nil && e.cacheTTL > 0 {
 			if e.fresh(ent, now) {
-				p.ids.add(key, ent, e.entryTTL(ent, now), e.cacheMaxEntries)
+				storeLocal(p, key, ent, e.entryTTL(ent, now), e.cacheMaxEntries)
 				return ent.id, outHit, nil
 			}
 			stale = newer(stale, ent)
@@ -187,7 +187,7 @@ func (e *engine) identify(ctx context.Context, cred credential, now time.Time) (
 	switch {
 	case a.entry != nil:
 		if e.cacheTTL > 0 && a.cacheable {
-			p.ids.add(key, a.entry, e.entryTTL(a.entry, e.now()), e.cacheMaxEntries)
+			storeLocal(p, key, a.entry, e.entryTTL(a.entry, e.now()), e.cacheMaxEntries)
 		}
 		return a.entry.id, outMiss, nil
 	case errors.As(a.err, &rejected):
@@ -228,6 +228,19 @@ func (e *engine) entryTTL(ent *cacheEntry, now time.Time) time.Duration {
 		return d
 	}
 	return time.Millisecond
+}
+
+// storeLocal adds ent to p unless a revocation beats it, and reports
+// whether it is kept. The check follows the add: a revocation is
+// remembered before it sweeps the partitions, so one that arrives around
+// the add is seen either by the sweep or by the check.
+func storeLocal(p *partition, key string, ent *cacheEntry, ttl time.Duration, bound int) bool {
+	p.ids.add(key, ent, ttl, bound)
+	if revokedSince(ent.parts, ent.id.UserID, ent.started) {
+		p.ids.remove(key)
+		return false
+	}
+	return true
 }
 
 func newer(a, b *cacheEntry) *cacheEntry {
@@ -337,7 +350,7 @@ func (e *engine) call(key string, cred credential) callResult {
 	var rejected *rejectedError
 	switch {
 	case err == nil:
-		ent := &cacheEntry{id: id, fetched: e.now(), parts: parts}
+		ent := &cacheEntry{id: id, fetched: e.now(), started: start, parts: parts}
 		if revokedSince(parts, id.UserID, start) {
 			return callResult{entry: ent}
 		}
@@ -345,7 +358,9 @@ func (e *engine) call(key string, cred credential) callResult {
 			// Stored before the call ends, so that a request that missed
 			// just now finds it (call's first step) instead of calling again.
 			now := e.now()
-			e.partition(now).ids.add(key, ent, e.entryTTL(ent, now), e.cacheMaxEntries)
+			if !storeLocal(e.partition(now), key, ent, e.entryTTL(ent, now), e.cacheMaxEntries) {
+				return callResult{entry: ent}
+			}
 			e.sharedStore(key, ent)
 		}
 		return callResult{entry: ent, cacheable: true}

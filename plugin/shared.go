@@ -171,6 +171,7 @@ func pruneShared() {
 	now := time.Now()
 	pruneBreakers(now)
 	pruneRedis(now)
+	pruneRevocations(now)
 }
 
 // flushIdentities forgets every cached identity: revocations may have been
@@ -184,25 +185,90 @@ func flushIdentities() {
 	logger.Warn("revocation channel (re)subscribed after a gap; in-process identity cache flushed", "entries", n)
 }
 
-// revocations remembers recent revocations so that a verify call that was
-// already in flight when one arrived does not cache its older answer again.
+// revocations remembers this node's revocations for as long as an entry
+// they beat can live (revocationKeep): a verify call already in flight
+// when one arrived does not cache its older answer again, and an entry
+// read from Redis is checked against them too (Redis may have missed the
+// mark: written while it was down).
 var revocations = struct {
 	sync.Mutex
 	creds map[[sha256.Size]byte]time.Time // credential part → when revoked
 	users map[string]time.Time            // user id → when revoked
 }{creds: map[[sha256.Size]byte]time.Time{}, users: map[string]time.Time{}}
 
-// revocationMemory is how long revocations are remembered: longer than any
-// verify call can take (timeout ≤ 60 s).
-const revocationMemory = 2 * time.Minute
+// minRevocationKeep is the least a revocation is remembered: longer than
+// any verify call can take (timeout ≤ 60 s).
+const minRevocationKeep = 2 * time.Minute
 
-// revoke applies one revocation to this process's caches and to Redis:
-// every entry whose credential contains the named part, or of the named
-// user, in every partition.
+// revocationSkew is how much later than a revocation mark in Redis an
+// entry's verify call must have started to be trusted: room for the clock
+// differences between the node that verified and the one that marked.
+const revocationSkew = time.Second
+
+// maxRetention (ns) is the longest any partition keeps an entry
+// (cache_ttl + stale_if_error, or negative_ttl): how long a revocation
+// must hold.
+var maxRetention atomic.Int64
+
+// revocationKeep is how long a revocation is remembered, here and in Redis.
+func revocationKeep() time.Duration {
+	return max(time.Duration(maxRetention.Load()), minRevocationKeep)
+}
+
+// pruneRevocations forgets the revocations no entry can be older than.
+func pruneRevocations(now time.Time) {
+	keep := revocationKeep()
+	revocations.Lock()
+	defer revocations.Unlock()
+	for k, t := range revocations.creds {
+		if now.Sub(t) > keep {
+			delete(revocations.creds, k)
+		}
+	}
+	for u, t := range revocations.users {
+		if now.Sub(t) > keep {
+			delete(revocations.users, u)
+		}
+	}
+}
+
+// revoke applies one revocation, in this order: remembered (so no call
+// in flight caches an older answer, and no Redis read serves one); dropped
+// from this process's caches through their indexes (what the user has,
+// not a scan); marked in Redis (so every node's shared reads refuse older
+// entries, also nodes started later); and the Redis entries the indexes
+// name deleted (best effort: the mark is what holds).
 func revoke(shared *sharedcache.Cache, r sharedcache.Revocation) {
+	now := time.Now()
+	dropped := revokeLocal(r, now)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	now := time.Now()
+	if err := shared.MarkRevoked(ctx, r, now, revocationKeep()); err != nil {
+		logger.Warn("revocation: recording it in Redis failed; nodes that did not receive it may serve entries from Redis", "error", err.Error())
+	}
+	sharedDeleted := 0
+	if r.CredentialSHA256 != "" { // validated and lower-cased by sharedcache
+		keys, err := shared.RevokeCredential(ctx, r.CredentialSHA256)
+		if err != nil {
+			logger.Warn("revocation: deleting a credential's shared entries failed", "error", err.Error())
+		}
+		sharedDeleted += len(keys)
+	}
+	if r.UserID != "" {
+		keys, err := shared.RevokeUser(ctx, r.UserID)
+		if err != nil {
+			logger.Warn("revocation: deleting a user's shared entries failed", "error", err.Error())
+		}
+		sharedDeleted += len(keys)
+	}
+	revocationsTotal.Inc()
+	logger.Info("revocation applied", "shared_entries", sharedDeleted, "local_entries", dropped, "by_user", r.UserID != "")
+}
+
+// revokeLocal is revoke's in-process half: remembered, then dropped from
+// every partition. It returns how many identities it dropped.
+func revokeLocal(r sharedcache.Revocation, now time.Time) int {
 	var part [sha256.Size]byte
 	byCred := false
 	if r.CredentialSHA256 != "" {
@@ -212,16 +278,6 @@ func revoke(shared *sharedcache.Cache, r sharedcache.Revocation) {
 		}
 	}
 	revocations.Lock()
-	for k, t := range revocations.creds {
-		if now.Sub(t) > revocationMemory {
-			delete(revocations.creds, k)
-		}
-	}
-	for u, t := range revocations.users {
-		if now.Sub(t) > revocationMemory {
-			delete(revocations.users, u)
-		}
-	}
 	if byCred {
 		revocations.creds[part] = now
 	}
@@ -229,43 +285,23 @@ func revoke(shared *sharedcache.Cache, r sharedcache.Revocation) {
 		revocations.users[r.UserID] = now
 	}
 	revocations.Unlock()
+	return dropRevoked(r.UserID, part, byCred)
+}
 
-	var keys []string
-	if byCred {
-		fromRedis, err := shared.RevokeCredential(ctx, r.CredentialSHA256)
-		if err != nil {
-			logger.Warn("revocation: revoking a credential's shared entries failed", "error", err.Error())
-		}
-		keys = append(keys, fromRedis...)
-	}
-	if r.UserID != "" {
-		fromRedis, err := shared.RevokeUser(ctx, r.UserID)
-		if err != nil {
-			logger.Warn("revocation: revoking a user's shared entries failed", "error", err.Error())
-		}
-		keys = append(keys, fromRedis...)
-	}
+// dropRevoked deletes the in-process entries of userID (when not empty)
+// and of part (when byCred) from every partition, through the indexes.
+func dropRevoked(userID string, part [sha256.Size]byte, byCred bool) int {
 	dropped := 0
 	for _, p := range partitions.all() {
-		for _, k := range keys {
-			p.ids.remove(k)
-			p.rejects.remove(k)
-		}
-		// Entries Redis may not know (written while it was down, or by a
-		// route without Redis).
-		dropped += p.ids.removeIf(func(v any) bool {
-			e, ok := v.(*cacheEntry)
-			return ok && ((byCred && hasPart(e.parts, part)) || (r.UserID != "" && e.id.UserID == r.UserID))
-		})
 		if byCred {
-			p.rejects.removeIf(func(v any) bool {
-				rj, ok := v.(*rejection)
-				return ok && hasPart(rj.parts, part)
-			})
+			dropped += p.ids.revokePart(part)
+			p.rejects.revokePart(part)
+		}
+		if userID != "" {
+			dropped += p.ids.revokeUser(userID)
 		}
 	}
-	revocationsTotal.Inc()
-	logger.Info("revocation applied", "shared_entries", len(keys), "local_entries", dropped, "by_user", r.UserID != "")
+	return dropped
 }
 
 func hasPart(parts [][sha256.Size]byte, p [sha256.Size]byte) bool {
@@ -311,7 +347,11 @@ func (e *engine) sharedLookup(ctx context.Context, key string, parts [][sha256.S
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.redisWait())
 	defer cancel()
-	v, ok, err := cache.Get(ctx, key)
+	creds := make([]string, len(parts))
+	for i, p := range parts {
+		creds[i] = hex.EncodeToString(p[:])
+	}
+	v, ok, err := cache.Get(ctx, key, creds...)
 	switch {
 	case err != nil:
 		redisGetError.Inc()
@@ -326,8 +366,18 @@ func (e *engine) sharedLookup(ctx context.Context, key string, parts [][sha256.S
 		logger.Warn("shared cache: ignoring an invalid cached value", "error", err.Error())
 		return nil, false
 	}
-	redisGetHit.Inc()
-	return &cacheEntry{id: id, fetched: v.Fetched, parts: parts}, true
+	started := v.Started
+	if started.IsZero() {
+		started = v.Fetched
+	}
+	// A revocation recorded in Redis, or received by this node, beats an
+	// entry whose call started before it, whoever wrote the entry and
+	// whenever it landed.
+	if v.Revoked(revocationSkew) || revokedSince(parts, v.UserID, started) {
+		redisGetRevoked.Inc()
+		return nil, false
+	}
+	return &cacheEntry{id: id, fetched: v.Fetched, started: started, parts: parts}, true
 }
 
 // checkSharedEntry validates a value read from Redis like an answer of the
@@ -361,7 +411,7 @@ func (e *engine) sharedStore(key string, ent *cacheEntry) {
 	}
 	go func() {
 		err := cache.Set(context.Background(), key, sharedcache.Entry{
-			UserID: ent.id.UserID, Roles: ent.id.Roles, Extra: ent.id.Extra, Fetched: ent.fetched, Credentials: creds,
+			UserID: ent.id.UserID, Roles: ent.id.Roles, Extra: ent.id.Extra, Fetched: ent.fetched, Started: ent.started, Credentials: creds,
 		}, e.cacheTTL+e.staleIfError)
 		if err != nil {
 			redisSetError.Inc()
@@ -384,7 +434,7 @@ func (e *engine) sharedForget(key string) {
 var (
 	redisOps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "legacy_auth_redis_operations_total",
-		Help: "Shared-cache operations by op (get, set) and result (hit, miss, bad, ok, error).",
+		Help: "Shared-cache operations by op (get, set) and result (hit, miss, bad, revoked, ok, error).",
 	}, []string{"op", "result"})
 	revocationsTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "legacy_auth_revocations_total",
@@ -394,8 +444,10 @@ var (
 	redisGetMiss  = redisOps.WithLabelValues("get", "miss")
 	redisGetBad   = redisOps.WithLabelValues("get", "bad")
 	redisGetError = redisOps.WithLabelValues("get", "error")
-	redisSetOK    = redisOps.WithLabelValues("set", "ok")
-	redisSetError = redisOps.WithLabelValues("set", "error")
+	// revoked: an entry found in Redis that a revocation beats.
+	redisGetRevoked = redisOps.WithLabelValues("get", "revoked")
+	redisSetOK      = redisOps.WithLabelValues("set", "ok")
+	redisSetError   = redisOps.WithLabelValues("set", "error")
 )
 
 func init() { registry.MustRegister(redisOps, revocationsTotal) }

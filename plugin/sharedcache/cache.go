@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +26,32 @@ type Entry struct {
 	// order; the cache key's namespace already names which fields they are.
 	Extra   []string
 	Fetched time.Time
+	// Started is when the verify call that produced the answer started
+	// (zero: unknown, Fetched stands in): a revocation beats an entry
+	// whose call started before it.
+	Started time.Time
 	// Credentials are the hex SHA-256 hashes of the credential's parts
 	// (see the package doc): Set indexes the key under each, so that
 	// RevokeCredential finds it. They are not part of the stored value.
 	Credentials []string
+	// RevokedAt is set by Get: the latest revocation recorded in Redis
+	// (MarkRevoked) for the entry's user or for one of the credential
+	// hashes given to Get; zero when none. Not stored.
+	RevokedAt time.Time
+}
+
+// Revoked reports whether a revocation recorded at RevokedAt beats e:
+// its verify call started before the revocation (plus skew, for clock
+// differences between the node that verified and the one that recorded).
+func (e Entry) Revoked(skew time.Duration) bool {
+	if e.RevokedAt.IsZero() {
+		return false
+	}
+	started := e.Started
+	if started.IsZero() {
+		started = e.Fetched
+	}
+	return started.Before(e.RevokedAt.Add(skew))
 }
 
 // wireEntry is the stored form of an Entry (see the package doc).
@@ -37,6 +60,7 @@ type wireEntry struct {
 	R []string `json:"r,omitempty"`
 	X []string `json:"x,omitempty"`
 	F int64    `json:"f"`
+	S int64    `json:"s,omitempty"`
 }
 
 // ErrBadValue wraps the error Get returns for a stored value it cannot
@@ -52,18 +76,9 @@ const healthRetryAfter = time.Second
 // that clock differences between cluster nodes never prune a live key.
 const indexGraceMs = 1000
 
-// indexScript adds ARGV[1] to the user index KEYS[1] with score = now +
-// ARGV[2] ms (+ grace), prunes members past their score and makes the index
-// expire with its last member. It uses the server's clock (TIME), so it needs
-// effects replication: the default from Redis 5, switched on for 3.2 and 4.
-var indexScript = fmt.Sprintf(`pcall(redis.replicate_commands)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]) + %d, ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
-return 1`, indexGraceMs)
+// indexChunk is how many index members revokeIndex reads and deletes per
+// round trip: an index of any size is worked through in bounded steps.
+const indexChunk = 500
 
 // Cache is a connection to the shared cache. It is safe for concurrent use.
 type Cache struct {
@@ -138,6 +153,16 @@ func (c *Cache) credKey(sha256Hex string) string {
 	return c.prefix + "cred:" + sha256Hex
 }
 
+// revokedUserKey and revokedCredKey hold the time of the latest revocation
+// of a user or a credential part (MarkRevoked).
+func (c *Cache) revokedUserKey(userID string) string {
+	return c.prefix + "rv:user:" + userID
+}
+
+func (c *Cache) revokedCredKey(sha256Hex string) string {
+	return c.prefix + "rv:cred:" + sha256Hex
+}
+
 // shortHex is what logs may show of a key: the first 4 bytes, in hex.
 func shortHex(key string) string {
 	if len(key) > 4 {
@@ -150,15 +175,33 @@ func (c *Cache) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, c.opTimeout)
 }
 
-// Get returns the entry stored under key. A miss is (Entry{}, false, nil).
-func (c *Cache) Get(ctx context.Context, key string) (Entry, bool, error) {
+// Get returns the entry stored under key, with RevokedAt set from the
+// revocation state of its user and of creds (hex SHA-256 credential
+// parts; the caller knows them, the stored value does not). A miss is
+// (Entry{}, false, nil). It takes one round trip, and a second when the
+// entry is found (its user's revocation state). The caller decides what a
+// revoked entry is worth (Entry.Revoked).
+func (c *Cache) Get(ctx context.Context, key string, creds ...string) (Entry, bool, error) {
 	if key == "" {
 		return Entry{}, false, errors.New("redis get: empty key")
 	}
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
-	val, err := c.client.Get(ctx, c.idKey(key)).Bytes()
+	pipe := c.client.Pipeline()
+	get := pipe.Get(ctx, c.idKey(key))
+	marks := make([]*redis.StringCmd, len(creds))
+	for i, cred := range creds {
+		marks[i] = pipe.Get(ctx, c.revokedCredKey(cred))
+	}
+	_, err := pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		err = nil // a miss of any of them
+	}
 	c.observe(err)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("redis get: %w", err)
+	}
+	val, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, false, nil
 	}
@@ -170,7 +213,39 @@ func (c *Cache) Get(ctx context.Context, key string) (Entry, bool, error) {
 		c.log.Warn("sharedcache: undecodable cached value", "key_prefix", shortHex(key), "bytes", len(val), "error", err)
 		return Entry{}, false, fmt.Errorf("redis get: %w: %v", ErrBadValue, err)
 	}
+	for _, m := range marks {
+		e.RevokedAt = later(e.RevokedAt, revokedAt(m))
+	}
+	user := c.client.Get(ctx, c.revokedUserKey(e.UserID))
+	if err := user.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		c.observe(err)
+		// Unknown revocation state: the entry cannot be trusted.
+		return Entry{}, false, fmt.Errorf("redis get: revocation state: %w", err)
+	}
+	e.RevokedAt = later(e.RevokedAt, revokedAt(user))
 	return e, true, nil
+}
+
+// revokedAt reads a revocation mark (Unix ms); zero when absent or
+// malformed (a malformed mark is logged by nobody: it is treated as a
+// revocation now, the safe reading).
+func revokedAt(cmd *redis.StringCmd) time.Time {
+	v, err := cmd.Result()
+	if err != nil {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Now()
+	}
+	return time.UnixMilli(ms)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func decodeEntry(b []byte) (Entry, error) {
@@ -179,6 +254,7 @@ func decodeEntry(b []byte) (Entry, error) {
 		R []string `json:"r"`
 		X []string `json:"x"`
 		F *int64   `json:"f"`
+		S int64    `json:"s"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Entry{}, err
@@ -186,11 +262,20 @@ func decodeEntry(b []byte) (Entry, error) {
 	if w.U == "" || w.F == nil {
 		return Entry{}, errors.New("missing user id or fetch time")
 	}
-	return Entry{UserID: w.U, Roles: w.R, Extra: w.X, Fetched: time.UnixMilli(*w.F)}, nil
+	e := Entry{UserID: w.U, Roles: w.R, Extra: w.X, Fetched: time.UnixMilli(*w.F)}
+	if w.S > 0 {
+		e.Started = time.UnixMilli(w.S)
+	}
+	return e, nil
 }
 
-// Set stores e under key for ttl and adds key to the index of e.UserID
-// (which then lives at least as long), so that RevokeUser finds it.
+// Set stores e under key for ttl, after adding key to the index of
+// e.UserID and of each of e.Credentials (which then live at least as
+// long), so that RevokeUser and RevokeCredential find it. The value is
+// written only once every index holds the key: there is never a value
+// without its index entries. It uses no scripting (a Redis user without
+// @scripting works) and no transaction (keys in different cluster slots
+// work): PEXPIRE's NX and GT options need Redis 7.0 or later.
 func (c *Cache) Set(ctx context.Context, key string, e Entry, ttl time.Duration) error {
 	switch {
 	case key == "":
@@ -202,34 +287,95 @@ func (c *Cache) Set(ctx context.Context, key string, e Entry, ttl time.Duration)
 	case ttl < time.Millisecond:
 		return fmt.Errorf("redis set: ttl %s is below 1ms", ttl)
 	}
-	val, err := json.Marshal(wireEntry{U: e.UserID, R: e.Roles, X: e.Extra, F: e.Fetched.UnixMilli()})
+	w := wireEntry{U: e.UserID, R: e.Roles, X: e.Extra, F: e.Fetched.UnixMilli()}
+	if !e.Started.IsZero() {
+		w.S = e.Started.UnixMilli()
+	}
+	val, err := json.Marshal(w)
 	if err != nil {
 		return fmt.Errorf("redis set: encode: %w", err)
 	}
 	ttl = ttl.Round(time.Millisecond)
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
-	pipe := c.client.Pipeline()
+
 	member := hex.EncodeToString([]byte(key))
-	idx := []*redis.Cmd{pipe.Eval(ctx, indexScript, []string{c.userKey(e.UserID)}, member, ttl.Milliseconds())}
-	for _, cred := range e.Credentials {
-		idx = append(idx, pipe.Eval(ctx, indexScript, []string{c.credKey(cred)}, member, ttl.Milliseconds()))
+	now := time.Now().UnixMilli()
+	keep := ttl.Milliseconds() + indexGraceMs
+	pipe := c.client.Pipeline()
+	var idx []redis.Cmder
+	for _, index := range append([]string{c.userKey(e.UserID)}, mapStrings(e.Credentials, c.credKey)...) {
+		idx = append(idx,
+			pipe.ZRemRangeByScore(ctx, index, "-inf", strconv.FormatInt(now, 10)),
+			pipe.ZAdd(ctx, index, redis.Z{Score: float64(now + keep), Member: member}),
+			// The index expires with its longest-lived member: extended
+			// (GT), or set on a new index (NX), never shortened.
+			pipe.Do(ctx, "PEXPIRE", index, keep, "GT"),
+			pipe.Do(ctx, "PEXPIRE", index, keep, "NX"))
 	}
-	set := pipe.Set(ctx, c.idKey(key), val, ttl)
 	_, err = pipe.Exec(ctx)
 	c.observe(err)
-	if err := set.Err(); err != nil {
-		return fmt.Errorf("redis set: %w", err)
-	}
 	for _, cmd := range idx {
 		if err := cmd.Err(); err != nil {
-			return fmt.Errorf("redis set: index: %w", err)
+			return fmt.Errorf("redis set: index (value not written): %w", err)
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("redis set: index (value not written): %w", err)
+	}
+	err = c.client.Set(ctx, c.idKey(key), val, ttl).Err()
+	c.observe(err)
 	if err != nil {
 		return fmt.Errorf("redis set: %w", err)
 	}
 	return nil
+}
+
+func mapStrings(in []string, f func(string) string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = f(s)
+	}
+	return out
+}
+
+// MarkRevoked records r in Redis, with its time at, for keep (at least as
+// long as an entry it beats can live: cache_ttl + stale_if_error): every
+// Get of an entry of that user or credential part from then on reports it
+// (Entry.RevokedAt), on every node, including nodes started later. A
+// mark's lifetime is only ever extended, never shortened; its time is the
+// last writer's (every node that receives a revocation marks it, within
+// moments of each other).
+func (c *Cache) MarkRevoked(ctx context.Context, r Revocation, at time.Time, keep time.Duration) error {
+	if err := r.normalize(); err != nil {
+		return fmt.Errorf("redis mark revoked: %w", err)
+	}
+	var keys []string
+	if r.UserID != "" {
+		keys = append(keys, c.revokedUserKey(r.UserID))
+	}
+	if r.CredentialSHA256 != "" {
+		keys = append(keys, c.revokedCredKey(r.CredentialSHA256))
+	}
+	ms := max(keep.Milliseconds(), 1)
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	pipe := c.client.Pipeline()
+	var cmds []redis.Cmder
+	for _, k := range keys {
+		cmds = append(cmds,
+			pipe.Do(ctx, "SET", k, at.UnixMilli(), "KEEPTTL"),
+			pipe.Do(ctx, "PEXPIRE", k, ms, "GT"),
+			pipe.Do(ctx, "PEXPIRE", k, ms, "NX"))
+	}
+	_, err := pipe.Exec(ctx)
+	c.observe(err)
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return fmt.Errorf("redis mark revoked: %w", err)
+		}
+	}
+	return err
 }
 
 // Delete removes key. Its entry in the user index stays until it expires
@@ -252,9 +398,9 @@ func (c *Cache) Delete(ctx context.Context, key string) error {
 // (the binary strings given to Set), including ones that had already expired
 // from Redis. The index is left in place, so every node handling the same
 // revocation gets the same keys to drop from its local cache. If the
-// deletion fails the keys are returned with the error, so the caller can
-// still drop them locally. It takes two round trips, each capped at
-// 2×Timeout.
+// deletion fails the keys handled so far are returned with the error. It
+// takes two round trips per 500 index members, each capped at 2×Timeout,
+// for as long as ctx allows.
 func (c *Cache) RevokeUser(ctx context.Context, userID string) ([]string, error) {
 	if userID == "" {
 		return nil, errors.New("redis revoke user: empty user id")
@@ -271,38 +417,47 @@ func (c *Cache) RevokeCredential(ctx context.Context, sha256Hex string) ([]strin
 	return c.revokeIndex(ctx, c.credKey(sha256Hex), "credential")
 }
 
+// revokeIndex works through index in chunks of indexChunk members, each
+// read and deleted in its own round trips (each capped at 2×Timeout), so
+// an index of any size is worked through as far as ctx allows. The index
+// itself is left in place.
 func (c *Cache) revokeIndex(ctx context.Context, index, what string) ([]string, error) {
-	rctx, cancel := c.opCtx(ctx)
-	members, err := c.client.ZRange(rctx, index, 0, -1).Result()
-	cancel()
-	c.observe(err)
-	if err != nil {
-		return nil, fmt.Errorf("redis revoke %s: read index: %w", what, err)
-	}
-	if len(members) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, 0, len(members))
-	for _, m := range members {
-		b, err := hex.DecodeString(m)
-		if err != nil || len(b) == 0 {
-			c.log.Warn("sharedcache: skipping malformed user index member", "bytes", len(m))
-			continue
+	var keys []string
+	for start := int64(0); ; start += indexChunk {
+		rctx, cancel := c.opCtx(ctx)
+		members, err := c.client.ZRange(rctx, index, start, start+indexChunk-1).Result()
+		cancel()
+		c.observe(err)
+		if err != nil {
+			return keys, fmt.Errorf("redis revoke %s: read index: %w", what, err)
 		}
-		keys = append(keys, string(b))
+		chunk := make([]string, 0, len(members))
+		for _, m := range members {
+			b, err := hex.DecodeString(m)
+			if err != nil || len(b) == 0 {
+				c.log.Warn("sharedcache: skipping malformed index member", "bytes", len(m))
+				continue
+			}
+			chunk = append(chunk, string(b))
+		}
+		if len(chunk) > 0 {
+			dctx, cancel := c.opCtx(ctx)
+			pipe := c.client.Pipeline()
+			for _, k := range chunk {
+				pipe.Del(dctx, c.idKey(k))
+			}
+			_, err = pipe.Exec(dctx)
+			cancel()
+			c.observe(err)
+			keys = append(keys, chunk...)
+			if err != nil {
+				return keys, fmt.Errorf("redis revoke %s: delete: %w", what, err)
+			}
+		}
+		if len(members) < indexChunk {
+			return keys, nil
+		}
 	}
-	dctx, cancel := c.opCtx(ctx)
-	defer cancel()
-	pipe := c.client.Pipeline()
-	for _, k := range keys {
-		pipe.Del(dctx, c.idKey(k))
-	}
-	_, err = pipe.Exec(dctx)
-	c.observe(err)
-	if err != nil {
-		return keys, fmt.Errorf("redis revoke %s: delete: %w", what, err)
-	}
-	return keys, nil
 }
 
 // Healthy reports whether Redis answered the last call: it is false after an

@@ -33,7 +33,7 @@ func inProcess(ctx context.Context, quick bool, rawFile string) ([]inProcessRow,
 	if quick {
 		count, benchtime = "1", "2000x"
 	}
-	cmd := exec.CommandContext(ctx, "go", "test", "./plugin", "-run", "^$", "-bench", "BenchmarkAccess",
+	cmd := exec.CommandContext(ctx, "go", "test", "./plugin", "-run", "^$", "-bench", "BenchmarkAccess|BenchmarkRevocation100k",
 		"-benchmem", "-count", count, "-benchtime", benchtime)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
