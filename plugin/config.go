@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
@@ -173,9 +174,17 @@ type Config struct {
 	// than go-pdk failing cmd_start_instance with an opaque error.
 	decodeProblems []string
 
-	once sync.Once
-	rt   *engine
-	err  error
+	// compiled is the engine once built: the hot path's one atomic load.
+	compiled atomic.Pointer[engine]
+	// mu guards the rest, which only requests of a not (yet) compiled
+	// instance touch.
+	mu sync.Mutex
+	// invalid is a permanent failure: validation or provisioning.
+	invalid error
+	// valid are the validated settings while their files do not load.
+	valid *settings
+	// files retries loading the key and certificate files.
+	files fileRetry
 }
 
 // New returns an empty Config. go-pdk calls it once to learn the config type
@@ -433,6 +442,20 @@ func (c *Config) resolve() (settings, error) {
 		return settings{}, err
 	}
 	return s, nil
+}
+
+// filePaths are the files loadFiles reads.
+func (s *settings) filePaths() []string {
+	var out []string
+	for _, p := range []string{s.tls.caFile, s.tls.certFile, s.tls.keyFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	if s.jwt != nil {
+		out = append(out, s.jwt.keyFile)
+	}
+	return out
 }
 
 // loadFiles reads the TLS and signing-key files of validated settings into
