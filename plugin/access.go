@@ -37,6 +37,8 @@ func (c *Config) Access(kong *pdk.PDK) {
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
+	rt.enter() // a replaced engine lets go once its last request leaves
+	defer rt.leave()
 	headers, err := readCredential(kong, rt.headers)
 	if err != nil {
 		logger.Error("reading the request headers failed", "error", err.Error())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 )
 
@@ -31,6 +32,7 @@ func benchRuntime(b *testing.B, cfg *Config) *engine {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { runtime.KeepAlive(cfg) }) // see mustCompile
 	return rt
 }
 

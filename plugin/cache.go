@@ -130,6 +130,33 @@ func (ps *partitionSet) acquire(key string, sc scope) *partition {
 	return p
 }
 
+// drop removes the partition key at once (its last engine let go).
+func (ps *partitionSet) drop(key string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.byKey[key]; p != nil {
+		ps.remove(p)
+	}
+}
+
+// remove unlinks p; ps.mu held.
+func (ps *partitionSet) remove(p *partition) {
+	p.dead.Store(true)
+	delete(ps.byKey, p.key)
+	list := ps.byScope[p.scope.id]
+	for i, q := range list {
+		if q == p {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(ps.byScope, p.scope.id)
+	} else {
+		ps.byScope[p.scope.id] = list
+	}
+}
+
 // siblings returns the partitions of scope sc (the caller's own included).
 func (ps *partitionSet) siblings(sc scope) []*partition {
 	ps.mu.RLock()
@@ -156,24 +183,11 @@ func (ps *partitionSet) prune() int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	dropped := 0
-	for key, p := range ps.byKey {
+	for _, p := range ps.byKey {
 		if now-p.lastUsed.Load() <= p.retention.Load()+int64(time.Minute) {
 			continue
 		}
-		p.dead.Store(true)
-		delete(ps.byKey, key)
-		list := ps.byScope[p.scope.id]
-		for i, q := range list {
-			if q == p {
-				list = append(list[:i:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(ps.byScope, p.scope.id)
-		} else {
-			ps.byScope[p.scope.id] = list
-		}
+		ps.remove(p)
 		dropped++
 	}
 	return dropped

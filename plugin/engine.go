@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type engine struct {
 	part     atomic.Pointer[partition]
 	redis    *redisUse // nil when off
 	now      func() time.Time
+	lifecycle
 }
 
 // compile validates the configuration (pure), reads the files it names and
@@ -75,6 +77,11 @@ func (c *Config) compile() (*engine, error) {
 	}
 	c.files.recovered()
 	c.compiled.Store(rt)
+	succeed(c.PluginID, rt)
+	// go-pdk drops instances without telling the plugin: when this one is
+	// collected, its engine lets go of what it holds.
+	id := c.PluginID
+	runtime.AddCleanup(c, func(e *engine) { drop(id, e) }, rt)
 	return rt, nil
 }
 
@@ -113,7 +120,7 @@ func (f *fileRetry) failed(err error, sig string, now time.Time) {
 	f.retryAt = now.Add(f.backoff)
 	if msg := err.Error(); msg != f.logged {
 		f.logged = msg
-		logger.Error("plugin instance cannot load its key or certificate files; its requests are answered 500 until they load",
+		logger.Error("plugin instance has an invalid configuration: its key or certificate files do not load; its requests are answered 500 until they do",
 			"error", msg, "retry_within", f.backoff.String())
 	}
 }
@@ -147,22 +154,38 @@ func provision(s settings, pluginID string) (*engine, error) {
 		settings: s,
 		scope:    newScope(s),
 		headers:  newHeaderPlan(s),
-		auth:     newAuthClient(s),
 		now:      partitions.now,
 	}
+	// Each shared resource is held before it is opened or joined (see
+	// lifecycle.go).
+	if fp := s.tls.fingerprint; s.tls.files != nil {
+		e.own(resource{"tls|" + fp, func() { closeTLS(fp) }})
+	}
+	if s.jwt != nil {
+		path := s.jwt.keyFile
+		e.own(resource{"jwt|" + path, func() { signingKeys.Delete(path) }})
+	}
+	e.auth = newAuthClient(s)
 	if s.breakerThreshold > 0 {
-		e.breakerKey = fmt.Sprintf("%x|%d|%s", e.scope.id, s.breakerThreshold, s.breakerCooldown)
+		key := fmt.Sprintf("%x|%d|%s", e.scope.id, s.breakerThreshold, s.breakerCooldown)
+		e.breakerKey = key
+		e.own(resource{"breaker|" + key, func() { breakers.Delete(key) }})
 	}
 	if s.redis != nil {
+		key := redisKey(*s.redis)
+		e.own(resource{"redis|" + key, func() { closeRedis(key) }})
 		u, err := useRedis(*s.redis)
 		if err != nil {
+			e.release()
 			return nil, fmt.Errorf("%w: redis_addrs: %v", errInvalidConfig, err)
 		}
 		e.redis = u
 	}
 	e.flightID = fmt.Sprintf("%s|%d|%q|%q|%s", s.timeout, s.retries, e.breakerKey, e.redisKey(), s.cacheTTL)
-	e.partKey = partitionKey(pluginID, e.scope, s.cacheMaxEntries)
-	p := partitions.acquire(e.partKey, e.scope)
+	partKey := partitionKey(pluginID, e.scope, s.cacheMaxEntries)
+	e.partKey = partKey
+	e.own(resource{"part|" + partKey, func() { partitions.drop(partKey) }})
+	p := partitions.acquire(partKey, e.scope)
 	p.keepAtLeast(max(s.cacheTTL+s.staleIfError, s.negativeTTL))
 	e.part.Store(p)
 	startPruning()

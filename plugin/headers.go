@@ -161,13 +161,14 @@ func (p *headerPlan) inspect(headers map[string][]string) (inspection, error) {
 		return in, errTooManyHeaders
 	}
 	in.cred.authorization = strings.TrimSpace(in.cred.authorization)
-	in.cred.cookie = sessionCookies(p.cookies, cookieLines)
+	cookie, rawCookie := sessionCookies(p.cookies, cookieLines)
+	in.cred.cookie = cookie
 	switch {
 	case found > 1:
 		return in, errMultipleCredentials
 	case in.cred.authorization == "" && in.cred.cookie == "":
 		return in, errMissingCredential
-	case len(in.cred.authorization)+len(in.cred.cookie) > maxCredentialBytes:
+	case len(in.cred.authorization)+max(rawCookie, len(cookie)) > maxCredentialBytes:
 		return in, errCredentialTooLarge
 	}
 	if in.cred.authorization != "" {

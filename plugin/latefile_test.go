@@ -59,7 +59,7 @@ func TestLateFilesArePickedUp(t *testing.T) {
 					t.Fatalf("request %d without the file: %d, want 500", i, e.ClientRes.Status)
 				}
 			}
-			if n := strings.Count(logs.String(), "cannot load its key or certificate files"); n != 1 {
+			if n := strings.Count(logs.String(), "key or certificate files do not load"); n != 1 {
 				t.Errorf("%d log lines for one missing file over 3 requests, want 1:\n%s", n, logs.String())
 			}
 			tc.write()

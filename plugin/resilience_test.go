@@ -23,6 +23,10 @@ func mustCompile(t *testing.T, cfg *Config) *engine {
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
+	// go-pdk holds an instance while Kong may send it requests; the test
+	// uses the engine directly, so it holds the Config (else the
+	// collection of cfg releases the engine: lifecycle.go).
+	t.Cleanup(func() { goruntime.KeepAlive(cfg) })
 	return rt
 }
 

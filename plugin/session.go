@@ -69,17 +69,18 @@ func containsHeader(names []string, name string) bool {
 // canonical.go): only the configured cookies, in cookie_names order, each
 // as its first occurrence in the client's lines (Rack keeps the first of
 // a repeated name) with its value in canonical form, or "" when none is
-// present. values are the client's Cookie header lines (nginx keeps
-// repeats apart).
+// present, and how many bytes the client sent under the configured names
+// (every occurrence: the size bound applies to what was sent). values are
+// the client's Cookie header lines (nginx keeps repeats apart).
 //
 // A configured cookie whose first value is not an RFC 6265 cookie-value
 // (it holds a comma, whitespace, a quote inside, a backslash or a control
 // character) or has a broken %-escape is not forwarded, as if the client
 // had not sent it: older Rack splits cookies on ',' too, so
 // "s=junk,remember_user_token=X" would smuggle a second cookie to Rails.
-func sessionCookies(names []string, values []string) string {
+func sessionCookies(names []string, values []string) (cookie string, rawBytes int) {
 	if len(names) == 0 {
-		return ""
+		return "", 0
 	}
 	found := make([]string, len(names))
 	seen := make([]bool, len(names))
@@ -92,8 +93,12 @@ func sessionCookies(names []string, values []string) string {
 			}
 			name, value := pair[:eq], pair[eq+1:]
 			for i, want := range names {
-				if name != want || seen[i] { // cookie names are case-sensitive
+				if name != want { // cookie names are case-sensitive
 					continue
+				}
+				rawBytes += len(pair)
+				if seen[i] {
+					break
 				}
 				seen[i] = true
 				if value != "" && isCookieValue(value) {
@@ -115,7 +120,7 @@ func sessionCookies(names []string, values []string) string {
 		}
 		b.WriteString(found[i])
 	}
-	return b.String()
+	return b.String(), rawBytes
 }
 
 // isCookieValue reports whether v is an RFC 6265 cookie-value: cookie-octets

@@ -147,23 +147,46 @@ func (u *redisUse) get(now time.Time) *sharedcache.Cache {
 // open while the engine serves requests, hits included.
 func (u *redisUse) touch(now time.Time) { u.get(now) }
 
-// pruneRedis closes the clients unused since before now-redisIdle.
+// unheldRedisIdle is how long a client no engine holds is kept: one that a
+// retired engine still in use reopened (see lifecycle.go).
+const unheldRedisIdle = time.Minute
+
+// pruneRedis closes the clients unused since before now-redisIdle, and
+// those no engine holds unused since before now-unheldRedisIdle.
 func pruneRedis(now time.Time) int {
+	holders := heldKeys("redis|") // before redisClients: letGo locks in the other order
 	redisClients.Lock()
 	defer redisClients.Unlock()
 	n := 0
 	for key, c := range redisClients.m {
-		if now.UnixNano()-c.lastUsed.Load() <= int64(redisIdle) {
+		idle := now.UnixNano() - c.lastUsed.Load()
+		if idle <= int64(unheldRedisIdle) || (idle <= int64(redisIdle) && holders["redis|"+key]) {
 			continue
 		}
-		c.closed.Store(true)
-		c.stop()
-		_ = c.cache.Close()
-		delete(redisClients.m, key)
-		redisClients.evicted[key] = true
+		closeRedisLocked(key, c)
 		n++
 	}
 	return n
+}
+
+// closeRedis closes the client of key at once (its last engine let go).
+func closeRedis(key string) {
+	redisClients.Lock()
+	defer redisClients.Unlock()
+	if c, ok := redisClients.m[key]; ok {
+		closeRedisLocked(key, c)
+	}
+}
+
+// closeRedisLocked closes c; redisClients held. A client opened again for
+// the same settings has missed revocations meanwhile and flushes the
+// in-process cache (evicted).
+func closeRedisLocked(key string, c *redisClient) {
+	c.closed.Store(true)
+	c.stop()
+	_ = c.cache.Close()
+	delete(redisClients.m, key)
+	redisClients.evicted[key] = true
 }
 
 // pruneShared closes process-wide resources nobody used for a while.

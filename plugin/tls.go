@@ -134,6 +134,16 @@ func httpClientFor(t tlsSettings) *http.Client {
 	return &http.Client{Transport: tr.(*reloadingTransport), CheckRedirect: httpClient.CheckRedirect}
 }
 
+// closeTLS forgets the TLS files and transport of fingerprint and closes
+// the transport's idle connections (its last engine let go). A request
+// still in flight on it finishes; its connection then idles out.
+func closeTLS(fingerprint string) {
+	tlsFiles.Delete(fingerprint)
+	if tr, ok := transports.LoadAndDelete(fingerprint); ok {
+		tr.(*reloadingTransport).CloseIdleConnections()
+	}
+}
+
 // reloadingTransport sends each request through a transport built from the
 // TLS files' current content. When they change, new requests go through a
 // new transport (new connections, with the new certificate or CA) and the
