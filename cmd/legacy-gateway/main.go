@@ -97,12 +97,14 @@ func run(f *flags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	var railsExited <-chan struct{} // nil (never ready) without the Rails demo
 	if f.demo {
 		demo, err := gateway.StartDemo(gateway.DemoOptions{AuthAddr: f.demoAuth, EchoAddrs: splitList(f.demoEcho), Rails: f.demoRails}, log)
 		if err != nil {
 			return err
 		}
 		defer demo.Close()
+		railsExited = demo.RailsExited()
 	}
 
 	g, err := gateway.New(ctx, gateway.Options{ConfigPath: f.config, PluginPath: f.plugin, Logger: log})
@@ -131,6 +133,9 @@ func run(f *flags) error {
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serving: %w", err)
+	case <-railsExited:
+		_ = srv.Close()
+		return errors.New("the Rails demo app exited (its output is above); the gateway stops with it")
 	case <-ctx.Done():
 	}
 	// A second Ctrl-C during shutdown kills the process the default way.

@@ -159,6 +159,16 @@ func credentialKind(r *http.Request) string {
 	return scheme
 }
 
+// RailsExited is closed when the Rails demo app exits (nil with the Go
+// stand-in): the gateway stops rather than keep sending users' credentials
+// to a port its child no longer serves.
+func (d *Demo) RailsExited() <-chan struct{} {
+	if d.rails == nil {
+		return nil
+	}
+	return d.rails.exited
+}
+
 // AuthURL is the demo auth service's base URL.
 func (d *Demo) AuthURL() string { return "http://" + d.authAddr }
 

@@ -25,36 +25,46 @@ const (
 // the real Rails engine instead of the Go stand-in.
 type railsDemo struct {
 	cmd    *exec.Cmd
+	ln     net.Listener // the port, bound by the gateway for as long as Rails runs
 	exited chan struct{}
 }
 
-// startRails runs script (run-demo) on addr's port, bound to addr's host,
-// and waits until it answers GET /health. It returns the address it
-// listens on (a free port when addr's port is 0).
+// railsListenFD is the descriptor the listening socket is handed to Rails
+// on (the first of exec.Cmd.ExtraFiles); run-demo's serve.rb serves on it
+// when LISTEN_FD is set.
+const railsListenFD = 3
+
+// startRails binds addr (a free port when its port is 0), runs script
+// (run-demo) with that listening socket handed over as descriptor 3, and
+// waits until it answers GET /health. The gateway binds the port itself
+// and keeps it bound until Rails is stopped, so no other process can take
+// it between a check and Rails' own bind, or after Rails dies, and receive
+// the users' credentials: whatever answers on the port is the child.
 func startRails(script, addr string, env []string, out io.Writer, log *slog.Logger) (*railsDemo, string, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("rails demo address %q: %w", addr, err)
-	}
-	// A free port (or the port asked for, checked free: a Rails left
-	// running from an earlier demo would otherwise pass for this one).
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("rails demo on %s: %w", addr, err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	addr = net.JoinHostPort(host, port)
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		ln.Close()
+		return nil, "", fmt.Errorf("rails demo socket: %w", err)
+	}
+	defer f.Close() // the child has its own copy
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr = ln.Addr().String()
 	if out == nil {
 		out = os.Stderr
 	}
 	cmd := exec.Command(script, port)
-	cmd.Env = append(append(os.Environ(), "BIND="+host), env...)
+	cmd.Env = append(append(os.Environ(), "BIND="+host, "LISTEN_FD="+strconv.Itoa(railsListenFD)), env...)
+	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
+		ln.Close()
 		return nil, "", fmt.Errorf("starting the rails demo: %w", err)
 	}
-	r := &railsDemo{cmd: cmd, exited: make(chan struct{})}
+	r := &railsDemo{cmd: cmd, ln: ln, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(r.exited) }()
 	log.Info("starting the Rails demo app (examples/rails)", "script", script, "addr", addr)
 
@@ -63,6 +73,7 @@ func startRails(script, addr string, env []string, out io.Writer, log *slog.Logg
 	for {
 		select {
 		case <-r.exited:
+			ln.Close()
 			return nil, "", errors.New("the rails demo exited during startup (see its output above)")
 		default:
 		}
@@ -83,6 +94,7 @@ func startRails(script, addr string, env []string, out io.Writer, log *slog.Logg
 // stop asks Rails to shut down (SIGTERM, as Ctrl-C would) and kills it if
 // it has not within railsStopTimeout. It reports whether it had to kill.
 func (r *railsDemo) stop() (killed bool) {
+	defer r.ln.Close()
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.exited:

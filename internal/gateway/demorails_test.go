@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
@@ -28,7 +29,13 @@ func fakeRails(args []string) int {
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
-	ln, err := net.Listen("tcp", net.JoinHostPort(os.Getenv("BIND"), args[0]))
+	// Like serve.rb: only the socket the gateway hands over, never a bind
+	// of its own.
+	if os.Getenv("LISTEN_FD") != "3" {
+		fmt.Fprintln(os.Stderr, "fake rails: no LISTEN_FD=3 from the gateway")
+		return 1
+	}
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake rails:", err)
 		return 1
@@ -111,5 +118,38 @@ func TestDemoRailsFailures(t *testing.T) {
 				t.Errorf("error %q, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDemoRailsChildDies (issue 18, item 8): Rails serves on the socket
+// the gateway bound and keeps; when the child dies the gateway is told,
+// and no other process can take the port meanwhile.
+func TestDemoRailsChildDies(t *testing.T) {
+	t.Parallel()
+	d, err := StartDemo(DemoOptions{AuthAddr: "127.0.0.1:0", Rails: os.Args[0], RailsEnv: []string{fakeRailsEnv + "=1"},
+		RailsOutput: io.Discard}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	addr := strings.TrimPrefix(d.AuthURL(), "http://")
+	if squatter, err := net.Listen("tcp", addr); err == nil {
+		squatter.Close()
+		t.Fatal("another process could bind the Rails port while Rails runs")
+	}
+	if err := d.rails.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.RailsExited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway was not told that Rails exited")
+	}
+	if squatter, err := net.Listen("tcp", addr); err == nil {
+		squatter.Close()
+		t.Fatal("after Rails died, another process could bind its port and receive the users' credentials")
+	}
+	if d.RailsExited() == nil {
+		t.Fatal("RailsExited is nil with the Rails demo")
 	}
 }

@@ -2,8 +2,8 @@
 # frozen_string_literal: true
 
 # serve.rb PORT: migrate and seed the demo database, then serve the demo
-# app on BIND (default 127.0.0.1):PORT in the foreground until SIGINT or
-# SIGTERM. Without DEMO_DATABASE the database is a temporary file, removed
+# app on BIND (default 127.0.0.1):PORT, or on the listening socket
+# LISTEN_FD names, in the foreground until SIGINT or SIGTERM. Without DEMO_DATABASE the database is a temporary file, removed
 # at exit. Use examples/rails/run-demo.
 require "tmpdir"
 require "fileutils"
@@ -34,8 +34,14 @@ WEBrick::HTTPRequest.prepend(EmptyBodyWithoutLength)
 require_relative "db/prepare"
 ActiveRecord::Base.logger.silence { DemoDatabase.prepare! }
 
-Rack::Handler::WEBrick.run(Rails.application, Host: bind, Port: port, AccessLog: [],
-                                              Logger: WEBrick::Log.new($stderr, WEBrick::Log::WARN)) do |server|
+# LISTEN_FD: the gateway (make run) binds the port itself and hands the
+# listening socket over, so that no other process can take the port and
+# receive the users' credentials; without it, bind as usual.
+listen_fd = ENV["LISTEN_FD"]
+options = { Host: bind, Port: port, AccessLog: [], Logger: WEBrick::Log.new($stderr, WEBrick::Log::WARN) }
+options[:DoNotListen] = true if listen_fd
+Rack::Handler::WEBrick.run(Rails.application, **options) do |server|
+  server.listeners << TCPServer.for_fd(Integer(listen_fd)) if listen_fd
   %w[INT TERM].each { |sig| trap(sig) { server.shutdown } }
   $stdout.puts "legacy_auth_verify demo listening on http://#{bind}:#{port} (verify: /internal/auth/verify)"
   $stdout.flush
