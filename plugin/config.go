@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 )
 
 // Defaults of the configuration fields. They are declared once here and used

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 )
 
 // BenchmarkRevocation100k is the in-process cost of one revocation

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/Kong/go-pdk/server"
 	"github.com/legacy-auth/legacy-auth/plugin"
-	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 )
 
 func main() {

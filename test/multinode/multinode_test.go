@@ -22,7 +22,7 @@ import (
 
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
 	"github.com/legacy-auth/legacy-auth/internal/kongsim"
-	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
 	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"github.com/redis/go-redis/v9"

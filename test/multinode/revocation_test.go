@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/fakerails"
-	"github.com/legacy-auth/legacy-auth/plugin/sharedcache"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 	"github.com/legacy-auth/legacy-auth/test/redistest"
 	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
