@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"runtime/debug"
 
 	"github.com/Kong/go-pdk"
@@ -37,30 +38,31 @@ func (c *Config) Access(kong *pdk.PDK) {
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
-	rt.enter() // a replaced engine lets go once its last request leaves
-	defer rt.leave()
-	headers, err := readCredential(kong, rt.headers)
+	rt.Enter() // a replaced engine lets go once its last request leaves
+	defer rt.Leave()
+	headers, err := readCredential(kong, rt)
 	if err != nil {
 		logger.Error("reading the request headers failed", "error", err.Error())
 		kong.Response.Exit(500, bodyInternal, exitHeaders)
 		return
 	}
-	d, err := rt.authenticate(context.Background(), headers)
+	d, err := rt.Authenticate(context.Background(), headers)
+	countOutcome(d.Outcome, err)
 	if err != nil {
 		status, body, h := response(err)
 		kong.Response.Exit(status, body, h)
 		return
 	}
-	if d.groups != nil {
+	if d.Groups != nil {
 		// Kong's ACL plugin (priority 950, after us) reads
 		// kong.ctx.shared.authenticated_groups as a list
 		// (kong/plugins/acl/groups.lua get_authenticated_groups).
-		if err := kong.Ctx.SetShared("authenticated_groups", d.groups); err != nil {
+		if err := kong.Ctx.SetShared("authenticated_groups", d.Groups); err != nil {
 			logger.Error("kong.ctx.shared.set failed", "error", err.Error())
 			return
 		}
 	}
-	if err := kong.ServiceRequest.SetHeaders(d.set); err != nil {
+	if err := kong.ServiceRequest.SetHeaders(d.Set); err != nil {
 		// Kong failed the set_headers call: it has already answered the
 		// client itself (500) and abandoned this event.
 		logger.Error("kong.service.request.set_headers failed", "error", err.Error())
@@ -72,9 +74,9 @@ func (c *Config) Access(kong *pdk.PDK) {
 // one nginx variable instead of building and encoding the whole header
 // table (get_headers), and has no header-count limit. Plans that need more
 // (session cookies, managed names with many separators) read the list.
-func readCredential(kong *pdk.PDK, p *headerPlan) (map[string][]string, error) {
-	if p.readAll {
-		h, err := kong.Request.GetHeaders(maxRequestHeaders)
+func readCredential(kong *pdk.PDK, rt *identity.Engine) (map[string][]string, error) {
+	if rt.ReadsAll() {
+		h, err := kong.Request.GetHeaders(identity.MaxRequestHeaders)
 		if err != nil {
 			return nil, fmt.Errorf("kong.request.get_headers: %w", err)
 		}
@@ -84,5 +86,5 @@ func readCredential(kong *pdk.PDK, p *headerPlan) (map[string][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kong.request.get_header: %w", err)
 	}
-	return credentialOnly(v), nil
+	return identity.CredentialOnly(v), nil
 }

@@ -3,15 +3,13 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 )
 
 // Defaults of the configuration fields. They are declared once here and used
@@ -175,14 +173,14 @@ type Config struct {
 	decodeProblems []string
 
 	// compiled is the engine once built: the hot path's one atomic load.
-	compiled atomic.Pointer[engine]
+	compiled atomic.Pointer[identity.Engine]
 	// mu guards the rest, which only requests of a not (yet) compiled
 	// instance touch.
 	mu sync.Mutex
 	// invalid is a permanent failure: validation or provisioning.
 	invalid error
 	// valid are the validated settings while their files do not load.
-	valid *settings
+	valid *identity.Settings
 	// files retries loading the key and certificate files.
 	files fileRetry
 }
@@ -280,35 +278,6 @@ func jsonKind(v json.RawMessage) string {
 	}
 }
 
-// settings is a validated Config with every default applied.
-type settings struct {
-	authURL         *url.URL
-	authMethod      string
-	timeout         time.Duration
-	cacheTTL        time.Duration
-	userIDHeader    string
-	userRolesHeader string
-
-	staleIfError     time.Duration
-	negativeTTL      time.Duration
-	cacheMaxEntries  int
-	retries          int
-	coalesce         bool
-	breakerThreshold int
-	breakerCooldown  time.Duration
-
-	cookieNames    []string
-	extras         []extraHeader // sorted by answer field
-	aclGroups      bool
-	allowAnonymous bool
-	tls            tlsSettings
-	jwt            *jwtSigner           // nil when off
-	redis          *sharedcache.Options // nil when off
-}
-
-// errInvalidConfig wraps every configuration problem.
-var errInvalidConfig = errors.New("invalid legacy-auth configuration")
-
 // reservedHeaders may not be used as identity headers: overwriting them
 // would break the proxied request or forward the client's credential, and
 // Kong's nginx template (kong/templates/nginx_kong.lua) sets the second
@@ -329,7 +298,7 @@ var reservedHeaders = map[string]bool{
 // treats alike (case, '-' or '_').
 func isReservedHeader(name string) bool {
 	for r := range reservedHeaders {
-		if headerNameEqual(r, name) {
+		if identity.HeaderNameEqual(r, name) {
 			return true
 		}
 	}
@@ -338,12 +307,12 @@ func isReservedHeader(name string) bool {
 
 // settings applies the defaults (also for JSON null) and validates, reporting
 // every problem at once.
-func (c *Config) settings() (settings, error) {
+func (c *Config) settings() (identity.Settings, error) {
 	problems := append([]string(nil), c.decodeProblems...)
-	s := settings{
-		authMethod:      orDefault(c.AuthMethod, DefaultAuthMethod),
-		userIDHeader:    orDefault(c.UserIDHeader, DefaultUserIDHeader),
-		userRolesHeader: orDefault(c.UserRolesHeader, DefaultUserRolesHeader),
+	s := identity.Settings{
+		AuthMethod:      orDefault(c.AuthMethod, DefaultAuthMethod),
+		UserIDHeader:    orDefault(c.UserIDHeader, DefaultUserIDHeader),
+		UserRolesHeader: orDefault(c.UserRolesHeader, DefaultUserRolesHeader),
 	}
 
 	switch {
@@ -364,11 +333,11 @@ func (c *Config) settings() (settings, error) {
 			// client's credential.
 			problems = append(problems, "auth_url: must not carry userinfo (user:password@)")
 		default:
-			s.authURL = u
+			s.AuthURL = u
 		}
 	}
 
-	if s.authMethod != "GET" && s.authMethod != "POST" {
+	if s.AuthMethod != "GET" && s.AuthMethod != "POST" {
 		problems = append(problems, "auth_method: expected one of: GET, POST")
 	}
 
@@ -379,7 +348,7 @@ func (c *Config) settings() (settings, error) {
 	if timeoutMs < 1 || timeoutMs > MaxTimeoutMs {
 		problems = append(problems, fmt.Sprintf("timeout: value should be between 1 and %d", MaxTimeoutMs))
 	}
-	s.timeout = time.Duration(timeoutMs * float64(time.Millisecond))
+	s.Timeout = time.Duration(timeoutMs * float64(time.Millisecond))
 
 	ttl := float64(DefaultCacheTTLSeconds)
 	if c.CacheTTL != nil {
@@ -388,24 +357,24 @@ func (c *Config) settings() (settings, error) {
 	if ttl < 0 || ttl > MaxCacheTTLSeconds {
 		problems = append(problems, fmt.Sprintf("cache_ttl: value should be between 0 and %d", MaxCacheTTLSeconds))
 	}
-	s.cacheTTL = time.Duration(ttl * float64(time.Second))
+	s.CacheTTL = time.Duration(ttl * float64(time.Second))
 
 	var bad []string
-	s.staleIfError, bad = seconds(bad, "stale_if_error", c.StaleIfError, DefaultStaleIfErrorSeconds, 0, MaxStaleIfErrorSeconds)
-	s.negativeTTL, bad = seconds(bad, "negative_ttl", c.NegativeTTL, DefaultNegativeTTLSeconds, 0, MaxNegativeTTLSeconds)
-	s.breakerCooldown, bad = seconds(bad, "breaker_cooldown", c.BreakerCooldown, DefaultBreakerCooldown, 1, MaxBreakerCooldown)
-	s.cacheMaxEntries, bad = integer(bad, "cache_max_entries", c.CacheMaxEntries, DefaultCacheMaxEntries, 1, MaxCacheMaxEntries)
-	s.retries, bad = integer(bad, "retries", c.Retries, DefaultRetries, 0, MaxRetries)
-	s.breakerThreshold, bad = integer(bad, "breaker_threshold", c.BreakerThreshold, DefaultBreakerThreshold, 0, MaxBreakerThreshold)
+	s.StaleIfError, bad = seconds(bad, "stale_if_error", c.StaleIfError, DefaultStaleIfErrorSeconds, 0, MaxStaleIfErrorSeconds)
+	s.NegativeTTL, bad = seconds(bad, "negative_ttl", c.NegativeTTL, DefaultNegativeTTLSeconds, 0, MaxNegativeTTLSeconds)
+	s.BreakerCooldown, bad = seconds(bad, "breaker_cooldown", c.BreakerCooldown, DefaultBreakerCooldown, 1, MaxBreakerCooldown)
+	s.CacheMaxEntries, bad = integer(bad, "cache_max_entries", c.CacheMaxEntries, DefaultCacheMaxEntries, 1, MaxCacheMaxEntries)
+	s.Retries, bad = integer(bad, "retries", c.Retries, DefaultRetries, 0, MaxRetries)
+	s.BreakerThreshold, bad = integer(bad, "breaker_threshold", c.BreakerThreshold, DefaultBreakerThreshold, 0, MaxBreakerThreshold)
 	problems = append(problems, bad...)
-	s.coalesce = DefaultCoalesce
+	s.Coalesce = DefaultCoalesce
 	if c.Coalesce != nil {
-		s.coalesce = *c.Coalesce
+		s.Coalesce = *c.Coalesce
 	}
 
 	for _, h := range []struct{ field, value string }{
-		{"user_id_header", s.userIDHeader},
-		{"user_roles_header", s.userRolesHeader},
+		{"user_id_header", s.UserIDHeader},
+		{"user_roles_header", s.UserRolesHeader},
 	} {
 		switch {
 		case !isToken(h.value):
@@ -414,75 +383,34 @@ func (c *Config) settings() (settings, error) {
 			problems = append(problems, h.field+": "+h.value+" is reserved and cannot carry the identity")
 		}
 	}
-	if headerNameEqual(s.userIDHeader, s.userRolesHeader) {
+	if identity.HeaderNameEqual(s.UserIDHeader, s.UserRolesHeader) {
 		problems = append(problems, "user_roles_header: must differ from user_id_header")
 	}
 
-	s.aclGroups = c.ACLGroups != nil && *c.ACLGroups
-	s.allowAnonymous = c.AllowAnonymous != nil && *c.AllowAnonymous
+	s.ACLGroups = c.ACLGroups != nil && *c.ACLGroups
+	s.AllowAnonymous = c.AllowAnonymous != nil && *c.AllowAnonymous
 	problems = c.sessionSettings(&s, problems)
 	problems = c.tlsSettings(&s, problems)
 	problems = c.jwtSettings(&s, problems)
 	problems = c.sharedSettings(&s, problems)
 
 	if len(problems) > 0 {
-		return settings{}, fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))
+		return identity.Settings{}, fmt.Errorf("%w: %s", identity.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	return s, nil
 }
 
 // resolve validates c (settings: pure, no I/O) and then reads the files it
 // names (loadFiles). Both kinds of problem are configuration errors.
-func (c *Config) resolve() (settings, error) {
+func (c *Config) resolve() (identity.Settings, error) {
 	s, err := c.settings()
 	if err != nil {
-		return settings{}, err
+		return identity.Settings{}, err
 	}
-	if err := s.loadFiles(); err != nil {
-		return settings{}, err
+	if err := s.LoadFiles(); err != nil {
+		return identity.Settings{}, err
 	}
 	return s, nil
-}
-
-// filePaths are the files loadFiles reads.
-func (s *settings) filePaths() []string {
-	var out []string
-	for _, p := range []string{s.tls.caFile, s.tls.certFile, s.tls.keyFile} {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	if s.jwt != nil {
-		out = append(out, s.jwt.keyFile)
-	}
-	return out
-}
-
-// loadFiles reads the TLS and signing-key files of validated settings into
-// the process-wide reloaders that follow them.
-func (s *settings) loadFiles() error {
-	var problems []string
-	if s.tls.fingerprint != "" {
-		files, err := loadTLSMaterial(s.tls)
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-		s.tls.files = files
-		if !s.tls.verify {
-			logger.Warn("tls_verify is off: the auth service's certificate is not checked", "auth_url", redactURL(s.authURL))
-		}
-	}
-	if s.jwt != nil {
-		key, err := loadSigningKey(s.jwt.keyFile)
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-		s.jwt.key = key
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", errInvalidConfig, strings.Join(problems, "; "))
-	}
-	return nil
 }
 
 // seconds applies the default to an optional number of seconds and checks

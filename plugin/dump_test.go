@@ -51,12 +51,12 @@ func TestSchemaDefaultsMatchCode(t *testing.T) {
 		}
 	}
 	want := map[string]any{
-		"auth_method": s.authMethod, "timeout": int(s.timeout.Milliseconds()), "cache_ttl": int(s.cacheTTL.Seconds()),
-		"user_id_header": s.userIDHeader, "user_roles_header": s.userRolesHeader,
-		"stale_if_error": int(s.staleIfError.Seconds()), "negative_ttl": int(s.negativeTTL.Seconds()),
-		"cache_max_entries": s.cacheMaxEntries, "retries": s.retries, "coalesce": s.coalesce,
-		"breaker_threshold": s.breakerThreshold, "breaker_cooldown": int(s.breakerCooldown.Seconds()),
-		"acl_groups": s.aclGroups, "allow_anonymous": s.allowAnonymous, "tls_verify": s.tls.verify,
+		"auth_method": s.AuthMethod, "timeout": int(s.Timeout.Milliseconds()), "cache_ttl": int(s.CacheTTL.Seconds()),
+		"user_id_header": s.UserIDHeader, "user_roles_header": s.UserRolesHeader,
+		"stale_if_error": int(s.StaleIfError.Seconds()), "negative_ttl": int(s.NegativeTTL.Seconds()),
+		"cache_max_entries": s.CacheMaxEntries, "retries": s.Retries, "coalesce": s.Coalesce,
+		"breaker_threshold": s.BreakerThreshold, "breaker_cooldown": int(s.BreakerCooldown.Seconds()),
+		"acl_groups": s.ACLGroups, "allow_anonymous": s.AllowAnonymous, "tls_verify": s.TLS.Verify,
 		"jwt_ttl": DefaultJWTTTL, "jwt_issuer": DefaultJWTIssuer,
 		"redis_mode": "standalone", "redis_db": 0, "redis_tls": false, "redis_prefix": DefaultRedisPrefix,
 		"redis_timeout": DefaultRedisTimeoutMs,
@@ -66,8 +66,8 @@ func TestSchemaDefaultsMatchCode(t *testing.T) {
 	}
 	delete(from, "redis_addrs")
 	// cookie_names defaults to an empty list, which the code reads as none.
-	if d, ok := from["cookie_names"].([]string); !ok || len(d) != 0 || len(s.cookieNames) != 0 {
-		t.Errorf("cookie_names: schema default %v, code %v", from["cookie_names"], s.cookieNames)
+	if d, ok := from["cookie_names"].([]string); !ok || len(d) != 0 || len(s.CookieNames) != 0 {
+		t.Errorf("cookie_names: schema default %v, code %v", from["cookie_names"], s.CookieNames)
 	}
 	delete(from, "cookie_names")
 	for name, w := range want {

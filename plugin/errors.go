@@ -2,38 +2,15 @@ package plugin
 
 import (
 	"errors"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-// The failures of one access event. Each maps to exactly one status and
-// message in response; the messages of the Lua original are kept verbatim.
-var (
-	errMissingCredential   = errors.New("authorization header is missing")
-	errMultipleCredentials = errors.New("more than one Authorization header")
-	errCredentialTooLarge  = errors.New("authorization header is too large")
-	errTooManyHeaders      = errors.New("too many request headers to inspect")
-	// errUnreadableCredential: an Authorization value Rails' token parser
-	// would not read as one token (another scheme, an empty token).
-	errUnreadableCredential = errors.New("authorization header is not a Bearer or Token credential")
-	errInvalidResponse      = errors.New("invalid response from authentication service")
-	errUnavailable          = errors.New("authentication service unavailable")
-	errInternal             = errors.New("internal error")
-)
-
-// rejectedError is a 401 or 403 from the auth service: the credential is
-// not valid. It is an answer, not a failure of the auth service.
-type rejectedError struct{ status int }
-
-func (e *rejectedError) Error() string { return "credential rejected by authentication service" }
-
-// badStatusError is any status from the auth service other than 200, 401, 403.
-type badStatusError struct{ status int }
-
-func (e *badStatusError) Error() string {
-	return "unexpected status " + http.StatusText(e.status) + " from authentication service"
-}
+// The failures are the core's (identity.Err*, *identity.RejectedError,
+// *identity.BadStatusError, *identity.OpenError); this file is where each
+// becomes a status and a message, the Lua original's kept verbatim.
 
 // Exit bodies are prebuilt: the JSON Kong's Lua original produced with
 // kong.response.exit(status, { message = ... }).
@@ -63,31 +40,31 @@ type failure struct {
 // classify maps an access failure to its answer and metric outcome. It is
 // the only place where statuses are chosen.
 func classify(err error) failure {
-	var open *openError
-	var rejected *rejectedError
-	var bad *badStatusError
+	var open *identity.OpenError
+	var rejected *identity.RejectedError
+	var bad *identity.BadStatusError
 	switch {
 	case errors.As(err, &open):
 		return failure{http.StatusServiceUnavailable, bodyUnavailable, "error_breaker_open"}
-	case errors.Is(err, errMissingCredential):
+	case errors.Is(err, identity.ErrMissingCredential):
 		return failure{http.StatusUnauthorized, bodyMissing, "missing_credential"}
-	case errors.Is(err, errCredentialTooLarge):
+	case errors.Is(err, identity.ErrCredentialTooLarge):
 		return failure{http.StatusUnauthorized, bodyTooLarge, "bad_request"}
-	case errors.Is(err, errUnreadableCredential):
+	case errors.Is(err, identity.ErrUnreadableCredential):
 		return failure{http.StatusUnauthorized, bodyInvalidCreds, "bad_request"}
-	case errors.Is(err, errMultipleCredentials):
+	case errors.Is(err, identity.ErrMultipleCredentials):
 		return failure{http.StatusBadRequest, bodyMultiple, "bad_request"}
-	case errors.Is(err, errTooManyHeaders):
+	case errors.Is(err, identity.ErrTooManyHeaders):
 		return failure{http.StatusRequestHeaderFieldsTooLarge, bodyTooMany, "bad_request"}
 	case errors.As(err, &rejected):
-		return failure{rejected.status, bodyInvalidCreds, "rejected"}
+		return failure{rejected.Status, bodyInvalidCreds, "rejected"}
 	case errors.As(err, &bad):
 		return failure{http.StatusBadGateway, bodyBadResponse, "error_bad_status"}
-	case errors.Is(err, errInvalidResponse):
+	case errors.Is(err, identity.ErrInvalidResponse):
 		return failure{http.StatusInternalServerError, bodyInvalidAnswer, "error_invalid_response"}
-	case errors.Is(err, errUnavailable):
+	case errors.Is(err, identity.ErrUnavailable):
 		return failure{http.StatusServiceUnavailable, bodyUnavailable, "error_unavailable"}
-	case errors.Is(err, errInvalidConfig):
+	case errors.Is(err, identity.ErrInvalidConfig):
 		return failure{http.StatusInternalServerError, bodyInternal, "error_config"}
 	default:
 		return failure{http.StatusInternalServerError, bodyInternal, "error_internal"}
@@ -97,15 +74,22 @@ func classify(err error) failure {
 // response is the status, body and headers the client gets for err.
 func response(err error) (int, []byte, map[string][]string) {
 	f := classify(err)
-	var open *openError
+	var open *identity.OpenError
 	if errors.As(err, &open) {
 		// Retry-After tells well-behaved clients when the breaker lets a
 		// probe through again.
-		secs := int(open.retryAfter.Round(time.Second) / time.Second)
+		secs := int(open.RetryAfter.Round(time.Second) / time.Second)
 		return f.status, f.body, map[string][]string{
 			"Content-Type": exitHeaders["Content-Type"],
 			"Retry-After":  {strconv.Itoa(secs)},
 		}
 	}
 	return f.status, f.body, exitHeaders
+}
+
+func init() {
+	// The core names, in its log lines, the status a failure is answered
+	// with, and stamps the plugin's version in its verify calls.
+	identity.StatusOf = func(err error) int { return classify(err).status }
+	identity.UserAgent = "legacy-auth/" + Version
 }

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,11 +22,11 @@ import (
 // served, without a new instance (Kong replaces one only when its
 // configuration changes).
 func TestLateFilesArePickedUp(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testutil.NewCA(t)
 	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"user_id":"u-tls"}`)
 	}))
-	tlsSrv.TLS = ca.serverTLS(t)
+	tlsSrv.TLS = ca.ServerTLS(t)
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
 	plain := newAuthService(t, map[string]answer{"Bearer late": {status: 200, body: `{"user_id":"u-jwt"}`}})
@@ -41,14 +44,14 @@ func TestLateFilesArePickedUp(t *testing.T) {
 			write: func() {
 				_, priv, _ := ed25519.GenerateKey(rand.Reader)
 				der, _ := x509.MarshalPKCS8PrivateKey(priv)
-				writePEM(t, dir, "identity.pem", "PRIVATE KEY", der)
+				testutil.WritePEM(t, dir, "identity.pem", "PRIVATE KEY", der)
 			},
 			wantID: "u-jwt",
 		},
 		{
 			name:   "tls_ca_file",
 			cfg:    &Config{AuthURL: tlsSrv.URL + "/verify", TLSCAFile: filepath.Join(dir, "ca.pem")},
-			write:  func() { writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.der) },
+			write:  func() { testutil.WritePEM(t, dir, "ca.pem", "CERTIFICATE", ca.DER) },
 			wantID: "u-tls",
 		},
 	} {
@@ -79,31 +82,42 @@ func TestLateFilesArePickedUp(t *testing.T) {
 func TestFileRetryBackoff(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := &settings{}
-	s.tls.caFile = filepath.Join(dir, "ca.pem")
+	s := &identity.Settings{}
+	s.TLS.CAFile = filepath.Join(dir, "ca.pem")
 	var f fileRetry
-	now := newFakeClock()
-	if !f.due(s, now.now()) {
+	now := testutil.NewClock()
+	if !f.due(s, now.Now()) {
 		t.Fatal("first load not due")
 	}
-	f.failed(os.ErrNotExist, fileSignature(s), now.now())
-	if f.due(s, now.now()) {
+	f.failed(os.ErrNotExist, fileSignature(s), now.Now())
+	if f.due(s, now.Now()) {
 		t.Fatal("retry due at once with nothing changed")
 	}
-	now.advance(fileRetryMin)
-	if !f.due(s, now.now()) {
+	now.Advance(fileRetryMin)
+	if !f.due(s, now.Now()) {
 		t.Fatal("retry not due after the backoff")
 	}
 	for range 10 {
-		f.failed(os.ErrNotExist, fileSignature(s), now.now())
+		f.failed(os.ErrNotExist, fileSignature(s), now.Now())
 	}
 	if f.backoff != fileRetryMax {
 		t.Errorf("backoff %s after 11 failures, want the bound %s", f.backoff, fileRetryMax)
 	}
-	if err := os.WriteFile(s.tls.caFile, []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(s.TLS.CAFile, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if !f.due(s, now.now()) {
+	if !f.due(s, now.Now()) {
 		t.Error("retry not due after the file appeared")
 	}
+}
+
+// captureLogs sends the plugin's log lines to a buffer for the rest of the
+// test (not parallel: the logger is process-wide).
+func captureLogs(t *testing.T) *testutil.SyncBuffer {
+	t.Helper()
+	var buf testutil.SyncBuffer
+	old := Logger()
+	SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { SetLogger(old) })
+	return &buf
 }

@@ -1,198 +1,37 @@
 package plugin
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/legacy-auth/legacy-auth/test/redistest"
-	"github.com/redis/go-redis/v9"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
-
-// TestRotationsLeaveNothingBehind (issue 18, item 7): a configuration
-// rotated 100 times on one Kong plugin id leaves no Redis connection,
-// file descriptor, goroutine, partition or breaker of the 99 replaced
-// ones. Every replaced Config stays reachable (go-pdk may keep an instance
-// for a while): only the successor rule can release them, not the
-// collector. Not parallel: it counts the process's goroutines and FDs.
-func TestRotationsLeaveNothingBehind(t *testing.T) {
-	const rotations = 100
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"user_id":"u-rot"}`) })
-	svc := httptest.NewServer(ok)
-	t.Cleanup(svc.Close)
-	ca := newTestCA(t)
-	tlsSvc := httptest.NewUnstartedServer(ok)
-	tlsSvc.TLS = ca.serverTLS(t)
-	tlsSvc.StartTLS()
-	t.Cleanup(tlsSvc.Close)
-	rds := redistest.Start(t)
-	admin := redis.NewClient(&redis.Options{Addr: rds.Addr()})
-	t.Cleanup(func() { admin.Close() })
-	ctx := context.Background()
-	acl := []any{"ACL", "SETUSER", "rot", "on", "~*", "&*", "+@all"}
-	for i := range rotations {
-		acl = append(acl, fmt.Sprintf(">pw-%d", i))
-	}
-	if err := admin.Do(ctx, acl...).Err(); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-
-	for _, tc := range []struct {
-		kind   string
-		config func(i int) *Config
-		// left counts what the replaced configurations still hold.
-		left func() int
-	}{
-		{
-			kind: "redis_password",
-			config: func(i int) *Config {
-				return &Config{AuthURL: svc.URL + "/verify", RedisAddrs: []string{rds.Addr()}, RedisUsername: "rot", RedisPassword: fmt.Sprintf("pw-%d", i)}
-			},
-			left: func() int { return redisConnections(t, admin, "rot") },
-		},
-		{
-			kind: "tls_ca_file",
-			config: func(i int) *Config {
-				return &Config{AuthURL: tlsSvc.URL + "/verify", TLSCAFile: writePEM(t, dir, fmt.Sprintf("ca-%d.pem", i), "CERTIFICATE", ca.der)}
-			},
-			left: func() int { return countMap(&transports) + countMap(&tlsFiles) },
-		},
-		{
-			kind:   "auth_url",
-			config: func(i int) *Config { return &Config{AuthURL: fmt.Sprintf("%s/verify?v=%d", svc.URL, i)} },
-			left: func() int {
-				n := 0
-				for _, p := range partitions.all() {
-					if strings.Contains(p.key, "rotate-auth_url") {
-						n++
-					}
-				}
-				return n + countMap(&breakers)
-			},
-		},
-	} {
-		t.Run(tc.kind, func(t *testing.T) {
-			pluginID := "rotate-" + tc.kind
-			var keep []*Config
-			request := func(i int) {
-				cfg := tc.config(i)
-				cfg.PluginID = pluginID
-				keep = append(keep, cfg)
-				// What Access does around the PDK calls (go-pdk's test
-				// environment leaks two goroutines per request: not used
-				// where goroutines are counted).
-				rt, err := cfg.compile()
-				if err != nil {
-					t.Fatalf("rotation %d: %v", i, err)
-				}
-				rt.enter()
-				d, err := rt.authenticate(ctx, authRequest(fmt.Sprintf("Bearer rot-%s-%d", tc.kind, i)))
-				rt.leave()
-				if err != nil || d.set["X-User-ID"][0] != "u-rot" {
-					t.Fatalf("rotation %d: %v %v", i, d.set, err)
-				}
-			}
-			request(0)
-			baseLeft, baseG, baseFD := tc.left(), runtime.NumGoroutine(), openFDs(t)
-			for i := 1; i < rotations; i++ {
-				request(i)
-			}
-			var left, g, fd int
-			released := func() bool {
-				left, g, fd = tc.left(), runtime.NumGoroutine(), openFDs(t)
-				return left <= baseLeft && g <= baseG+10 && fd <= baseFD+10
-			}
-			for deadline := time.Now().Add(20 * time.Second); !released() && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond) // polling an outcome, not timing one
-			}
-			if !released() {
-				t.Fatalf("%s after %d rotations: held %d (after the first: %d), goroutines %d (%d), FDs %d (%d)",
-					tc.kind, rotations, left, baseLeft, g, baseG, fd, baseFD)
-			}
-			t.Logf("%s after %d rotations: held %d (after the first: %d), goroutines %d (%d), FDs %d (%d)",
-				tc.kind, rotations, left, baseLeft, g, baseG, fd, baseFD)
-			runtime.KeepAlive(keep)
-		})
-	}
-}
-
-// redisConnections counts Redis's clients logged in as user.
-func redisConnections(t *testing.T, admin *redis.Client, user string) int {
-	list, err := admin.ClientList(context.Background()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Count(list, " user="+user+" ")
-}
-
-func openFDs(t *testing.T) int {
-	entries, err := os.ReadDir(filepath.Join("/proc", "self", "fd"))
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	return len(entries)
-}
-
-func countMap(m interface{ Range(func(k, v any) bool) }) int {
-	n := 0
-	m.Range(func(any, any) bool { n++; return true })
-	return n
-}
-
-// A retired engine lets go only when its last request has left, and a
-// resource closes only when its last holder lets go.
-func TestRetireWaitsForInflight(t *testing.T) {
-	t.Parallel()
-	closed := 0
-	r := resource{key: "test|inflight", close: func() { closed++ }}
-	var a, b lifecycle
-	a.own(r)
-	b.own(r)
-	a.enter()
-	a.retire()
-	if closed != 0 || held(r.key) != 2 {
-		t.Fatalf("released with a request in flight (closed %d, held %d)", closed, held(r.key))
-	}
-	a.leave()
-	if closed != 0 || held(r.key) != 1 {
-		t.Fatalf("after the last request: closed %d, held %d; want 0 and 1 (b still holds it)", closed, held(r.key))
-	}
-	b.retire()
-	b.retire() // idempotent
-	if closed != 1 || held(r.key) != 0 {
-		t.Fatalf("after the last holder: closed %d, held %d; want 1 and 0", closed, held(r.key))
-	}
-}
 
 // An instance go-pdk drops without a successor (no plugin id) is
 // released when it is collected.
 func TestCollectedInstanceIsReleased(t *testing.T) {
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"user_id":"u"}`) }))
 	t.Cleanup(svc.Close)
-	key := func() string {
+	rt := func() *identity.Engine {
 		cfg := &Config{AuthURL: svc.URL + "/verify?gc=1"}
 		rt, err := cfg.compile()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return "part|" + rt.partKey
+		return rt
 	}()
-	if held(key) != 1 {
-		t.Fatalf("partition held %d times, want 1", held(key))
+	if rt.Released() {
+		t.Fatal("released while its instance lives")
 	}
-	for deadline := time.Now().Add(20 * time.Second); held(key) != 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(20 * time.Second); !rt.Released() && time.Now().Before(deadline); {
 		runtime.GC() // the cleanup runs after a collection finds the Config unreachable
 		time.Sleep(10 * time.Millisecond)
 	}
-	if held(key) != 0 {
-		t.Fatal("a collected instance still holds its partition")
+	if !rt.Released() {
+		t.Fatal("a collected instance still holds what it used")
 	}
 }

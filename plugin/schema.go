@@ -178,7 +178,7 @@ func configFields() []field {
 			"description": "Session cookies accepted as credentials; only these, with RFC 6265 values, are forwarded to the auth service.",
 		}},
 		{"extra_headers": attrs{
-			"type": "map", "len_max": maxExtraHeaders,
+			"type": "map", "len_max": MaxExtraHeaders,
 			"keys":        attrs{"type": "string", "len_min": 1, "len_max": 64},
 			"values":      attrs{"type": "string", "match": headerNamePattern, "match_none": reservedHeaderPatterns()},
 			"description": "Fields of the auth service's answer copied to upstream headers, e.g. email: X-User-Email.",

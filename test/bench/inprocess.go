@@ -33,14 +33,14 @@ func inProcess(ctx context.Context, quick bool, rawFile string) ([]inProcessRow,
 	if quick {
 		count, benchtime = "1", "2000x"
 	}
-	cmd := exec.CommandContext(ctx, "go", "test", "./plugin", "-run", "^$", "-bench", "BenchmarkAccess|BenchmarkRevocation100k",
+	cmd := exec.CommandContext(ctx, "go", "test", "./internal/identity", "-run", "^$", "-bench", "BenchmarkAccess|BenchmarkRevocation100k",
 		"-benchmem", "-count", count, "-benchtime", benchtime)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, 0, fmt.Errorf("go test -bench: %w\n%s", err, out)
 	}
-	mem, err := exec.CommandContext(ctx, "go", "test", "./plugin", "-run", "^$", "-bench", "BenchmarkCacheMemory",
+	mem, err := exec.CommandContext(ctx, "go", "test", "./internal/identity", "-run", "^$", "-bench", "BenchmarkCacheMemory",
 		"-benchtime", "1x").Output()
 	if err != nil {
 		return nil, 0, fmt.Errorf("go test -bench BenchmarkCacheMemory: %w\n%s", err, mem)

@@ -52,7 +52,7 @@ func (r *report) markdown() string {
 		r.Events, float64(r.EventP50)/float64(time.Microsecond), float64(r.EventP99)/float64(time.Microsecond))
 
 	w("\n## 2. The plugin's own work per request (in process)\n\n")
-	w("`go test ./plugin -bench 'BenchmarkAccess|BenchmarkRevocation100k' -benchmem`: the plugin's Go code from the request headers to the set_headers map, without the PDK round trips. Raw output for benchstat: `docs/%s`.\n\n", rawBenchName)
+	w("`go test ./internal/identity -bench 'BenchmarkAccess|BenchmarkRevocation100k' -benchmem`: the plugin's Go code from the request headers to the set_headers map, without the PDK round trips. Raw output for benchstat: `docs/%s`.\n\n", rawBenchName)
 	w("| benchmark | ns/op (median) | spread | B/op | allocs/op | runs |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, p := range r.InProcess {
 		w("| %s | %.0f | %.0f–%.0f | %.0f | %.0f | %d |\n", p.Name, p.NsOp, p.NsMin, p.NsMax, p.BytesOp, p.AllocsOp, p.Runs)

@@ -19,7 +19,7 @@ func TestCanonicalCredentialInKong(t *testing.T) {
 	rails := fakerails.New()
 	t.Cleanup(rails.Close)
 	rails.Set("Bearer kl-respell", fakerails.OK("u-respell"))
-	in := start(t, "c", []Route{
+	in := start(t, "cn", []Route{
 		{Paths: []string{"/api"}, Upstream: "echo", Config: map[string]any{"auth_url": rails.VerifyURL()}},
 	})
 	for _, sp := range []string{"Bearer kl-respell", "bearer kl-respell", "Bearer   kl-respell", "Bearer\tkl-respell",
@@ -66,7 +66,7 @@ func TestReservedHeadersInKong(t *testing.T) {
 		{Paths: []string{"/reqid"}, Upstream: "echo", Config: map[string]any{"auth_url": url, "jwt_header": "X-Kong-Request_Id"}},
 		{Paths: []string{"/prefix"}, Upstream: "echo", Config: map[string]any{"auth_url": url, "user_id_header": "X-Forwarded-Prefix"}},
 	}
-	in := start(t, "r", routes, Options{Lenient: true})
+	in := start(t, "rh", routes, Options{Lenient: true})
 	for _, r := range routes {
 		a := send(t, in, r.Paths[0]+"/x", "Authorization", "Bearer kl-reserved")
 		if a.Status != 500 {

@@ -87,7 +87,13 @@ func start(t *testing.T, name string, routes []Route, opt ...Options) *Instance 
 	if len(opt) > 0 {
 		o = opt[0]
 	}
-	in, err := Start(ctx, tool, bin, filepath.Join(tmp, name), routes, o)
+	// A folder of its own per call: parallel tests never share one, even
+	// with the same name (-count=N, or two tests picking one letter).
+	run, err := os.MkdirTemp(tmp, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Start(ctx, tool, bin, run, routes, o)
 	if err != nil {
 		t.Fatal(err)
 	}

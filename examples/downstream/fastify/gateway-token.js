@@ -10,7 +10,7 @@
 // `jwt_key_file`, give this plugin the matching PUBLIC key, and the identity
 // is taken from a token only the gateway can sign.
 //
-// The token (plugin/jwt.go):
+// The token (internal/identity/token.go):
 //   header  alg  EdDSA (Ed25519 key), ES256 (P-256) or RS256 (RSA >= 2048)
 //           kid  first 16 hex chars of SHA-256 over the DER SubjectPublicKeyInfo
 //                of the public key

@@ -1,7 +1,7 @@
 'use strict';
 // npm test  (node --test): the signed identity token (gateway-token.js).
 // Tokens are signed here with jose in the layout of legacy-auth's
-// plugin/jwt.go; fixtures/go-minted-tokens.json holds tokens minted by the
+// internal/identity/token.go; fixtures/go-minted-tokens.json holds tokens minted by the
 // plugin's Go code itself.
 const { test, describe, before } = require('node:test');
 const assert = require('node:assert/strict');
@@ -31,7 +31,7 @@ async function keyPair(alg = 'EdDSA', options = {}) {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-// mint signs a token the way plugin/jwt.go does: header { alg, kid, typ },
+// mint signs a token the way internal/identity/token.go does: header { alg, kid, typ },
 // claims roles / ext (omitted when empty), iss, sub, aud (an array, as
 // golang-jwt encodes it), exp, nbf = iat - 5, iat. null omits a field.
 async function mint({

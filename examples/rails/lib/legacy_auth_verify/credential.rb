@@ -2,7 +2,7 @@
 
 module LegacyAuthVerify
   # Credential computes the canonical form of a credential, the one the
-  # plugin keys, hashes and forwards (plugin/canonical.go): Rails reads one
+  # plugin keys, hashes and forwards (internal/identity/credential.go): Rails reads one
   # token in many spellings ("Bearer X", "bearer X", "Bearer  X",
   # "Token token=\"X\"", "Bearer X, x=1") and Rack percent-decodes cookie
   # values, so a revocation must name the one form every spelling maps to.

@@ -6,7 +6,7 @@ module LegacyAuthVerify
   class ConfigurationError < StandardError; end
 
   # Identity builds the 200 answer from a user, with the plugin's rules
-  # (plugin/identity.go), so that no user's answer is one the plugin
+  # (internal/identity/verify.go), so that no user's answer is one the plugin
   # refuses (a 500 for every request of that user: a display name the user
   # can edit must not lock its owner out). The shared fixture
   # test/fixtures/answers.json (at the repository root) is checked here and
