@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/Kong/go-pdk/server"
-	"github.com/legacy-auth/legacy-auth/plugin"
 	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
+	"github.com/legacy-auth/legacy-auth/plugin"
 )
 
 func main() {

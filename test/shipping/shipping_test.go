@@ -303,6 +303,7 @@ func TestComposeStack(t *testing.T) {
 			} `yaml:"build"`
 			Environment map[string]string `yaml:"environment"`
 			Volumes     []string          `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
@@ -311,6 +312,20 @@ func TestComposeStack(t *testing.T) {
 	kong, ok := c.Services["kong"]
 	if !ok {
 		t.Fatal("no kong service")
+	}
+	// DB-less Kong's Admin API accepts POST /config (a whole new
+	// configuration): listened on inside the container only, never
+	// published (issue 18, item 8).
+	admin := kong.Environment["KONG_ADMIN_LISTEN"]
+	for _, l := range strings.Split(admin, ",") {
+		if l = strings.TrimSpace(l); !strings.HasPrefix(l, "127.0.0.1:") && l != "off" {
+			t.Errorf("KONG_ADMIN_LISTEN %q listens beyond the container's loopback", admin)
+		}
+	}
+	for _, p := range kong.Ports {
+		if strings.HasSuffix(p, ":8001") || strings.HasSuffix(p, ":8444") {
+			t.Errorf("the Admin API port is published: %q", p)
+		}
 	}
 	if filepath.Join("examples", kong.Build.Context, kong.Build.Dockerfile) != "Dockerfile" {
 		t.Errorf("kong is not built from the top-level Dockerfile: %+v", kong.Build)
