@@ -29,6 +29,7 @@ const (
 	DefaultCoalesce            = true
 	DefaultBreakerThreshold    = 5
 	DefaultBreakerCooldown     = 10
+	DefaultMaxConcurrentCalls  = 64
 
 	// MaxStaleIfErrorSeconds bounds stale_if_error (7 days).
 	MaxStaleIfErrorSeconds = 7 * 24 * 3600
@@ -42,6 +43,8 @@ const (
 	MaxBreakerThreshold = 1000
 	// MaxBreakerCooldown bounds breaker_cooldown, in seconds.
 	MaxBreakerCooldown = 3600
+	// MaxMaxConcurrentCalls bounds max_concurrent_calls.
+	MaxMaxConcurrentCalls = 10000
 
 	// MaxTimeoutMs bounds timeout: an access-phase call that blocks a Kong
 	// worker's request for longer than a minute is a misconfiguration.
@@ -101,6 +104,12 @@ type Config struct {
 	// BreakerCooldown is how long the breaker stays open before letting one
 	// probe through, in seconds (1..3600). Default: 10.
 	BreakerCooldown *float64 `json:"breaker_cooldown"`
+	// MaxConcurrentCalls caps the verify calls in flight per auth scope on
+	// a node (0..10000): admission control learns a limit below it from the
+	// calls' latency, queues briefly and refuses (503 with Retry-After,
+	// Rails not called) a call that could not be answered in time; 0
+	// disables it. Default: 64.
+	MaxConcurrentCalls *int `json:"max_concurrent_calls"`
 
 	// CookieNames are session cookies (e.g. _myapp_session) accepted as
 	// credentials beside Authorization. Only these cookies are forwarded to
@@ -193,41 +202,42 @@ func New() interface{} { return &Config{} }
 // list UnmarshalJSON walks, so a new field is added in exactly one place here.
 func (c *Config) configFields() map[string]any {
 	return map[string]any{
-		"auth_url":          &c.AuthURL,
-		"auth_method":       &c.AuthMethod,
-		"timeout":           &c.Timeout,
-		"cache_ttl":         &c.CacheTTL,
-		"user_id_header":    &c.UserIDHeader,
-		"user_roles_header": &c.UserRolesHeader,
-		"stale_if_error":    &c.StaleIfError,
-		"negative_ttl":      &c.NegativeTTL,
-		"cache_max_entries": &c.CacheMaxEntries,
-		"retries":           &c.Retries,
-		"coalesce":          &c.Coalesce,
-		"breaker_threshold": &c.BreakerThreshold,
-		"breaker_cooldown":  &c.BreakerCooldown,
-		"cookie_names":      &c.CookieNames,
-		"extra_headers":     &c.ExtraHeaders,
-		"acl_groups":        &c.ACLGroups,
-		"allow_anonymous":   &c.AllowAnonymous,
-		"tls_verify":        &c.TLSVerify,
-		"tls_ca_file":       &c.TLSCAFile,
-		"tls_cert_file":     &c.TLSCertFile,
-		"tls_key_file":      &c.TLSKeyFile,
-		"jwt_header":        &c.JWTHeader,
-		"jwt_key_file":      &c.JWTKeyFile,
-		"jwt_ttl":           &c.JWTTTL,
-		"jwt_issuer":        &c.JWTIssuer,
-		"jwt_audience":      &c.JWTAudience,
-		"redis_addrs":       &c.RedisAddrs,
-		"redis_mode":        &c.RedisMode,
-		"redis_master_name": &c.RedisMasterName,
-		"redis_username":    &c.RedisUsername,
-		"redis_password":    &c.RedisPassword,
-		"redis_db":          &c.RedisDB,
-		"redis_tls":         &c.RedisTLS,
-		"redis_prefix":      &c.RedisPrefix,
-		"redis_timeout":     &c.RedisTimeout,
+		"auth_url":             &c.AuthURL,
+		"auth_method":          &c.AuthMethod,
+		"timeout":              &c.Timeout,
+		"cache_ttl":            &c.CacheTTL,
+		"user_id_header":       &c.UserIDHeader,
+		"user_roles_header":    &c.UserRolesHeader,
+		"stale_if_error":       &c.StaleIfError,
+		"negative_ttl":         &c.NegativeTTL,
+		"cache_max_entries":    &c.CacheMaxEntries,
+		"retries":              &c.Retries,
+		"coalesce":             &c.Coalesce,
+		"breaker_threshold":    &c.BreakerThreshold,
+		"max_concurrent_calls": &c.MaxConcurrentCalls,
+		"breaker_cooldown":     &c.BreakerCooldown,
+		"cookie_names":         &c.CookieNames,
+		"extra_headers":        &c.ExtraHeaders,
+		"acl_groups":           &c.ACLGroups,
+		"allow_anonymous":      &c.AllowAnonymous,
+		"tls_verify":           &c.TLSVerify,
+		"tls_ca_file":          &c.TLSCAFile,
+		"tls_cert_file":        &c.TLSCertFile,
+		"tls_key_file":         &c.TLSKeyFile,
+		"jwt_header":           &c.JWTHeader,
+		"jwt_key_file":         &c.JWTKeyFile,
+		"jwt_ttl":              &c.JWTTTL,
+		"jwt_issuer":           &c.JWTIssuer,
+		"jwt_audience":         &c.JWTAudience,
+		"redis_addrs":          &c.RedisAddrs,
+		"redis_mode":           &c.RedisMode,
+		"redis_master_name":    &c.RedisMasterName,
+		"redis_username":       &c.RedisUsername,
+		"redis_password":       &c.RedisPassword,
+		"redis_db":             &c.RedisDB,
+		"redis_tls":            &c.RedisTLS,
+		"redis_prefix":         &c.RedisPrefix,
+		"redis_timeout":        &c.RedisTimeout,
 	}
 }
 
@@ -366,6 +376,7 @@ func (c *Config) settings() (identity.Settings, error) {
 	s.CacheMaxEntries, bad = integer(bad, "cache_max_entries", c.CacheMaxEntries, DefaultCacheMaxEntries, 1, MaxCacheMaxEntries)
 	s.Retries, bad = integer(bad, "retries", c.Retries, DefaultRetries, 0, MaxRetries)
 	s.BreakerThreshold, bad = integer(bad, "breaker_threshold", c.BreakerThreshold, DefaultBreakerThreshold, 0, MaxBreakerThreshold)
+	s.MaxConcurrentCalls, bad = integer(bad, "max_concurrent_calls", c.MaxConcurrentCalls, DefaultMaxConcurrentCalls, 0, MaxMaxConcurrentCalls)
 	problems = append(problems, bad...)
 	s.Coalesce = DefaultCoalesce
 	if c.Coalesce != nil {

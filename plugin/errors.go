@@ -46,6 +46,8 @@ func classify(err error) failure {
 	switch {
 	case errors.As(err, &open):
 		return failure{http.StatusServiceUnavailable, bodyUnavailable, "error_breaker_open"}
+	case errors.As(err, new(*identity.ShedError)):
+		return failure{http.StatusServiceUnavailable, bodyUnavailable, "error_shed"}
 	case errors.Is(err, identity.ErrMissingCredential):
 		return failure{http.StatusUnauthorized, bodyMissing, "missing_credential"}
 	case errors.Is(err, identity.ErrCredentialTooLarge):
@@ -74,17 +76,21 @@ func classify(err error) failure {
 // response is the status, body and headers the client gets for err.
 func response(err error) (int, []byte, map[string][]string) {
 	f := classify(err)
+	if f.status != http.StatusServiceUnavailable {
+		return f.status, f.body, exitHeaders
+	}
+	// Every 503 says when to come back: when the breaker lets a probe
+	// through, or in a second (a shed call, an auth service that did not
+	// answer).
+	secs := 1
 	var open *identity.OpenError
 	if errors.As(err, &open) {
-		// Retry-After tells well-behaved clients when the breaker lets a
-		// probe through again.
-		secs := int(open.RetryAfter.Round(time.Second) / time.Second)
-		return f.status, f.body, map[string][]string{
-			"Content-Type": exitHeaders["Content-Type"],
-			"Retry-After":  {strconv.Itoa(secs)},
-		}
+		secs = max(1, int(open.RetryAfter.Round(time.Second)/time.Second))
 	}
-	return f.status, f.body, exitHeaders
+	return f.status, f.body, map[string][]string{
+		"Content-Type": exitHeaders["Content-Type"],
+		"Retry-After":  {strconv.Itoa(secs)},
+	}
 }
 
 func init() {

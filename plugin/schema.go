@@ -172,6 +172,10 @@ func configFields() []field {
 			"type": "number", "required": true, "default": DefaultBreakerCooldown, "between": []int{1, MaxBreakerCooldown},
 			"description": "Seconds the breaker stays open before one probe request is let through.",
 		}},
+		{"max_concurrent_calls": attrs{
+			"type": "integer", "required": true, "default": DefaultMaxConcurrentCalls, "between": []int{0, MaxMaxConcurrentCalls},
+			"description": "Cap on verify calls in flight per auth service on a node. Admission control learns a lower limit from the calls' latency, queues briefly, and answers 503 with Retry-After, without calling Rails, a call that could not be answered within timeout. 0 disables it.",
+		}},
 		{"cookie_names": attrs{
 			"type": "array", "required": true, "default": []string{},
 			"elements":    attrs{"type": "string", "match": headerNamePattern},

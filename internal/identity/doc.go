@@ -24,7 +24,7 @@
 //	shared call ── call.go         one call for all concurrent misses of a credential, one deadline:
 //	  │   shared cache ─ shared.go       Redis
 //	  │   revocation ─── revocation.go   every entry read from a cache checked against revocations
-//	  │   (admission) ── admission.go    (next: surge protection in front of the verifier)
+//	  │   admission ──── admission.go    a permit of the scope's adaptive concurrency limit, or a shed
 //	  │   verifier ───── verify.go       the Verifier interface and the answer contract;
 //	  │                  rails.go        the Rails verify endpoint, behind breaker.go
 //	  │   store ──────── cache.go, shared.go

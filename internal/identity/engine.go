@@ -16,6 +16,8 @@ type Engine struct {
 	// verifier answers for credentials no cache knows: Rails, behind the
 	// scope's breaker when breaker_threshold is set.
 	verifier Verifier
+	// admission limits the verify calls of the scope (nil: off).
+	admission *admission
 	// breakerKey names the shared breaker (empty: breaker off).
 	breakerKey string
 	// flightID names what changes how a shared call runs besides the
@@ -64,7 +66,12 @@ func Provision(s Settings, pluginID string) (*Engine, error) {
 		}
 		e.shared = u
 	}
-	e.flightID = fmt.Sprintf("%s|%d|%q|%q|%s", s.Timeout, s.Retries, e.breakerKey, e.redisKey(), s.CacheTTL)
+	if s.MaxConcurrentCalls > 0 {
+		key := fmt.Sprintf("%x|%d", e.scope.id, s.MaxConcurrentCalls)
+		e.own(resource{"admit|" + key, func() { dropAdmission(key) }})
+		e.admission = admissionFor(key, s.MaxConcurrentCalls)
+	}
+	e.flightID = fmt.Sprintf("%s|%d|%q|%q|%s|%d", s.Timeout, s.Retries, e.breakerKey, e.redisKey(), s.CacheTTL, s.MaxConcurrentCalls)
 	partKey := partitionKey(pluginID, e.scope, s.CacheMaxEntries)
 	e.partKey = partKey
 	e.own(resource{"part|" + partKey, func() { partitions.drop(partKey) }})

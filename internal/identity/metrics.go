@@ -37,7 +37,7 @@ var (
 
 // Collectors are the core's metrics, for the adapter's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{authCallSeconds, breakerState, evictionsTotal, redisOps, revocationsTotal,
+	return append(admissionCollectors(), authCallSeconds, breakerState, evictionsTotal, redisOps, revocationsTotal,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "legacy_auth_cache_entries",
 			Help: "Identities held in the process-wide cache (expired ones not yet swept included).",
@@ -46,7 +46,7 @@ func Collectors() []prometheus.Collector {
 			Name: "legacy_auth_rejection_cache_entries",
 			Help: "Rejected credentials held in the negative cache.",
 		}, func() float64 { _, n := partitions.counts(); return float64(n) }),
-	}
+	)
 }
 
 func observeCall(start time.Time, err error) {

@@ -41,8 +41,9 @@ const (
 //  4. shared call     call.go        one call for all concurrent misses, running resolve:
 //     a. shared cache shared.go      Redis, every entry checked against
 //     b. revocation   revocation.go  the revocations recorded there and received here
-//     c. verifier     verify.go      a Verifier (rails.go, behind breaker.go)
-//     d. store        cache.go, shared.go
+//     c. admission    admission.go   a permit of the scope's adaptive limit, or a shed
+//     d. verifier     verify.go      a Verifier (rails.go, behind breaker.go)
+//     e. store        cache.go, shared.go
 //  5. settle          cache.go       this route's policy on the call's answer: store, reject, or stale
 //  6. headers         headers.go, token.go  the identity headers and the signed identity token
 //
@@ -77,7 +78,8 @@ func (e *Engine) Authenticate(ctx context.Context, headers map[string][]string) 
 
 // resolve is one shared call (step 4), in order, inside one deadline of
 // timeout: a sibling that stored the answer meanwhile, the shared cache
-// (each entry checked against revocations), the verifier, and the store.
+// (each entry checked against revocations), admission, the verifier, and
+// the store.
 func (e *Engine) resolve(key string, cred credential) callResult {
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
@@ -97,15 +99,20 @@ func (e *Engine) resolve(key string, cred credential) callResult {
 		stale = ent
 	}
 
+	done, err := e.admit(ctx) // 4c
+	if err != nil {
+		return callResult{err: err, stale: stale} // shed: Rails not called, not a failure of Rails
+	}
 	start := e.now()
-	id, err := e.verifier.Verify(ctx, cred) // 4c
+	id, err := e.verifier.Verify(ctx, cred) // 4d
+	done(err)
 	observeCall(start, err)
 	if err != nil {
 		e.afterFailure(key, err)
 		return callResult{err: err, stale: stale}
 	}
 	ent := &cacheEntry{id: id, fetched: e.now(), started: start, parts: parts}
-	return callResult{entry: ent, cacheable: e.store(key, ent)} // 4d
+	return callResult{entry: ent, cacheable: e.store(key, ent)} // 4e
 }
 
 // decide is step 6: the identity headers of an answered request, or its

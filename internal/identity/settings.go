@@ -28,6 +28,9 @@ type Settings struct {
 	Coalesce         bool
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	// MaxConcurrentCalls caps the verify calls in flight per auth scope on
+	// this node (admission.go); 0: no admission control.
+	MaxConcurrentCalls int
 
 	CookieNames    []string
 	Extras         []ExtraHeader // sorted by answer field
