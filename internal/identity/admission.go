@@ -98,7 +98,7 @@ func dropAdmission(key string) {
 // done records the outcome: the duration of an answered call (200 or
 // 401/403) teaches the limit and the estimate; a failed call teaches
 // nothing.
-func (a *admission) admit(ctx context.Context) (done func(error), err error) {
+func (a *admission) admit(ctx context.Context, background bool) (done func(error), err error) {
 	exp := time.Duration(a.expected.Load())
 	need := 2*exp + admissionMargin
 	remaining := time.Second
@@ -112,6 +112,12 @@ func (a *admission) admit(ctx context.Context) (done func(error), err error) {
 		return nil, &ShedError{RetryAfter: shedRetryAfter}
 	}
 	permit, ok := a.limiter.TryAcquirePermit()
+	if !ok && background {
+		// A background refresh has the lowest priority: it never queues
+		// ahead of a request that waits for its answer.
+		admissionShed.Inc()
+		return nil, &ShedError{RetryAfter: shedRetryAfter}
+	}
 	if !ok {
 		admissionQueued.Inc()
 		a.waiting.Add(1)
@@ -147,11 +153,11 @@ func (a *admission) admit(ctx context.Context) (done func(error), err error) {
 
 // admit is step 4c of resolve: a permit for the verify call, or a shed.
 // Without admission control (max_concurrent_calls 0) every call passes.
-func (e *Engine) admit(ctx context.Context) (func(error), error) {
+func (e *Engine) admit(ctx context.Context, background bool) (func(error), error) {
 	if e.admission == nil {
 		return func(error) {}, nil
 	}
-	return e.admission.admit(ctx)
+	return e.admission.admit(ctx, background)
 }
 
 var (

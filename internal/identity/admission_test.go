@@ -17,7 +17,7 @@ func TestAdmit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	done, err := a.admit(ctx)
+	done, err := a.admit(ctx, false)
 	if err != nil {
 		t.Fatalf("first call shed: %v", err)
 	}
@@ -25,7 +25,7 @@ func TestAdmit(t *testing.T) {
 	// expected duration plus the margin is shed without waiting.
 	short, cancelShort := context.WithTimeout(context.Background(), admissionMargin/2)
 	defer cancelShort()
-	_, err = a.admit(short)
+	_, err = a.admit(short, false)
 	var shed *ShedError
 	if !errors.As(err, &shed) || !errors.Is(err, ErrUnavailable) || shed.RetryAfter <= 0 {
 		t.Fatalf("a call that cannot fit: %v, want a *ShedError (unavailable, with Retry-After)", err)
@@ -34,7 +34,7 @@ func TestAdmit(t *testing.T) {
 	// first call ends.
 	got := make(chan error, 1)
 	go func() {
-		d, err := a.admit(ctx)
+		d, err := a.admit(ctx, false)
 		if err == nil {
 			d(nil)
 		}
@@ -52,7 +52,7 @@ func TestAdmit(t *testing.T) {
 	}
 	// A full queue sheds at once.
 	a.waiting.Store(a.maxQueue)
-	if _, err := a.admit(ctx); !errors.As(err, &shed) {
+	if _, err := a.admit(ctx, false); !errors.As(err, &shed) {
 		t.Errorf("with the queue full: %v, want a shed", err)
 	}
 	a.waiting.Store(0)

@@ -37,6 +37,10 @@ type cacheEntry struct {
 	fetched time.Time
 	started time.Time
 	parts   [][sha256.Size]byte
+	// jitter places the entry in the expiry and refresh spreads
+	// (refresh.go); refreshing is set when its refresh ahead started.
+	jitter     float64
+	refreshing atomic.Bool
 }
 
 // rejection is a cached 401 or 403.
@@ -431,7 +435,7 @@ func (b *boundedCache) Len() int { return b.c.ItemCount() }
 // never fresh.
 func (e *Engine) fresh(ent *cacheEntry, now time.Time) bool {
 	age := now.Sub(ent.fetched)
-	return age >= 0 && age < e.CacheTTL
+	return age >= 0 && age < e.freshFor(ent)
 }
 
 func (e *Engine) withinStale(ent *cacheEntry, now time.Time) bool {
@@ -514,7 +518,7 @@ func (e *Engine) fromRoute(p *partition, key string, now time.Time) answer {
 	if e.CacheTTL > 0 {
 		if ent := lookupIdentity(p, key); ent != nil {
 			if e.fresh(ent, now) {
-				return answer{id: ent.id, outcome: OutcomeHit}
+				return answer{id: ent.id, outcome: OutcomeHit, ent: ent}
 			}
 			a.stale = ent
 		}

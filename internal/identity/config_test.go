@@ -15,37 +15,38 @@ import (
 // configuration an operator writes. It is a fixture, not the validation:
 // invalid configurations are the plugin's tests' business.
 type Config struct {
-	AuthURL          string
-	AuthMethod       string
-	Timeout          *float64 // ms
-	CacheTTL         *float64 // s
-	UserIDHeader     string
-	UserRolesHeader  string
-	StaleIfError     *float64 // s
-	NegativeTTL      *float64 // s
-	CacheMaxEntries  *int
-	Retries          *int
-	Coalesce         *bool
-	BreakerThreshold *int
-	BreakerCooldown  *float64 // s
-	CookieNames      []string
-	ExtraHeaders     map[string]string // answer field → header
-	ACLGroups        *bool
-	AllowAnonymous   *bool
-	TLSVerify        *bool
-	TLSCAFile        string
-	TLSCertFile      string
-	TLSKeyFile       string
-	JWTHeader        string
-	JWTKeyFile       string
-	JWTTTL           *float64 // s
-	JWTIssuer        string
-	JWTAudience      string
-	RedisAddrs       []string
-	RedisUsername    string
-	RedisPassword    string
-	RedisPrefix      string
-	PluginID         string
+	AuthURL            string
+	AuthMethod         string
+	Timeout            *float64 // ms
+	CacheTTL           *float64 // s
+	UserIDHeader       string
+	UserRolesHeader    string
+	StaleIfError       *float64 // s
+	NegativeTTL        *float64 // s
+	CacheMaxEntries    *int
+	Retries            *int
+	Coalesce           *bool
+	BreakerThreshold   *int
+	BreakerCooldown    *float64 // s
+	CookieNames        []string
+	ExtraHeaders       map[string]string // answer field → header
+	ACLGroups          *bool
+	AllowAnonymous     *bool
+	TLSVerify          *bool
+	TLSCAFile          string
+	TLSCertFile        string
+	TLSKeyFile         string
+	JWTHeader          string
+	JWTKeyFile         string
+	JWTTTL             *float64 // s
+	JWTIssuer          string
+	JWTAudience        string
+	RedisAddrs         []string
+	RedisUsername      string
+	RedisPassword      string
+	RedisPrefix        string
+	MaxConcurrentCalls *int
+	PluginID           string
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -75,22 +76,23 @@ func (c *Config) settings() (Settings, error) {
 		return Settings{}, err
 	}
 	s := Settings{
-		AuthURL:          u,
-		AuthMethod:       orString(c.AuthMethod, "POST"),
-		Timeout:          time.Duration(or(c.Timeout, 2000) * float64(time.Millisecond)),
-		CacheTTL:         seconds(c.CacheTTL, 300),
-		UserIDHeader:     orString(c.UserIDHeader, "X-User-ID"),
-		UserRolesHeader:  orString(c.UserRolesHeader, "X-User-Roles"),
-		StaleIfError:     seconds(c.StaleIfError, 3600),
-		NegativeTTL:      seconds(c.NegativeTTL, 5),
-		CacheMaxEntries:  or(c.CacheMaxEntries, 100000),
-		Retries:          or(c.Retries, 1),
-		Coalesce:         or(c.Coalesce, true),
-		BreakerThreshold: or(c.BreakerThreshold, 5),
-		BreakerCooldown:  seconds(c.BreakerCooldown, 10),
-		CookieNames:      c.CookieNames,
-		ACLGroups:        or(c.ACLGroups, false),
-		AllowAnonymous:   or(c.AllowAnonymous, false),
+		AuthURL:            u,
+		AuthMethod:         orString(c.AuthMethod, "POST"),
+		Timeout:            time.Duration(or(c.Timeout, 2000) * float64(time.Millisecond)),
+		CacheTTL:           seconds(c.CacheTTL, 300),
+		UserIDHeader:       orString(c.UserIDHeader, "X-User-ID"),
+		UserRolesHeader:    orString(c.UserRolesHeader, "X-User-Roles"),
+		StaleIfError:       seconds(c.StaleIfError, 3600),
+		NegativeTTL:        seconds(c.NegativeTTL, 5),
+		CacheMaxEntries:    or(c.CacheMaxEntries, 100000),
+		Retries:            or(c.Retries, 1),
+		Coalesce:           or(c.Coalesce, true),
+		BreakerThreshold:   or(c.BreakerThreshold, 5),
+		BreakerCooldown:    seconds(c.BreakerCooldown, 10),
+		MaxConcurrentCalls: or(c.MaxConcurrentCalls, 64),
+		CookieNames:        c.CookieNames,
+		ACLGroups:          or(c.ACLGroups, false),
+		AllowAnonymous:     or(c.AllowAnonymous, false),
 	}
 	for field, header := range c.ExtraHeaders {
 		s.Extras = append(s.Extras, ExtraHeader{Field: field, Header: header})

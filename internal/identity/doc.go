@@ -16,6 +16,7 @@
 //	  │
 //	  ▼
 //	route cache ── cache.go        this route's partition: fresh → answer; cached 401/403 → answer
+//	  │   refresh ── refresh.go      a fresh hit late in cache_ttl: one background refresh, lowest priority
 //	  │
 //	  ▼
 //	scope cache ── cache.go        the other routes of the same auth scope

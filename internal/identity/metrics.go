@@ -37,7 +37,7 @@ var (
 
 // Collectors are the core's metrics, for the adapter's registry.
 func Collectors() []prometheus.Collector {
-	return append(admissionCollectors(), authCallSeconds, breakerState, evictionsTotal, redisOps, revocationsTotal,
+	return append(admissionCollectors(), refreshes, authCallSeconds, breakerState, evictionsTotal, redisOps, revocationsTotal,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "legacy_auth_cache_entries",
 			Help: "Identities held in the process-wide cache (expired ones not yet swept included).",

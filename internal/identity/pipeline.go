@@ -37,6 +37,7 @@ const (
 //
 //  1. credential      credential.go  the canonical credential and the client's spoofed spellings
 //  2. route cache     cache.go       this route's partition: fresh, a cached rejection, or stale kept
+//     a. refresh      refresh.go     a fresh hit late in cache_ttl refreshed in the background, once
 //  3. scope cache     cache.go       the other routes of the same auth scope
 //  4. shared call     call.go        one call for all concurrent misses, running resolve:
 //     a. shared cache shared.go      Redis, every entry checked against
@@ -63,6 +64,9 @@ func (e *Engine) Authenticate(ctx context.Context, headers map[string][]string) 
 
 	look := e.fromRoute(p, key, now) // 2
 	if look.answered() {
+		if look.ent != nil {
+			e.refreshAhead(key, in.cred, look.ent, now) // 2a refresh.go, in the background
+		}
 		return e.decide(look, in.spoofed, now)
 	}
 	scoped := e.fromScope(p, key, now) // 3
@@ -71,7 +75,7 @@ func (e *Engine) Authenticate(ctx context.Context, headers map[string][]string) 
 	}
 	stale := newer(look.stale, scoped.stale)
 
-	res := e.share(key, func() callResult { return e.resolve(key, in.cred) }) // 4
+	res := e.share(key, func() callResult { return e.resolve(key, in.cred, time.Time{}) }) // 4
 
 	return e.decide(e.settle(p, key, in.cred, res, stale), in.spoofed, now) // 5, 6
 }
@@ -80,26 +84,31 @@ func (e *Engine) Authenticate(ctx context.Context, headers map[string][]string) 
 // timeout: a sibling that stored the answer meanwhile, the shared cache
 // (each entry checked against revocations), admission, the verifier, and
 // the store.
-func (e *Engine) resolve(key string, cred credential) callResult {
+//
+// A background refresh (refresh.go) of an entry fetched at refreshing runs
+// it with the lowest admission priority and takes no cached answer that
+// is not newer than that entry; a request's call passes the zero time.
+func (e *Engine) resolve(key string, cred credential, refreshing time.Time) callResult {
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
 	parts := credentialParts(cred)
+	background := !refreshing.IsZero()
 
 	// A request that missed just before another one's call stored its
 	// answer would otherwise start a second call: look again first.
-	if ent := e.fromSiblings(key); ent != nil {
+	if ent := e.fromSiblings(key); ent != nil && ent.fetched.After(refreshing) {
 		return callResult{entry: ent, cacheable: true}
 	}
 	var stale *cacheEntry
 	if ent := e.fromShared(ctx, key, parts); ent != nil { // 4a, 4b inside
-		if e.fresh(ent, e.now()) {
+		if e.fresh(ent, e.now()) && ent.fetched.After(refreshing) {
 			redisGetHit.Inc()
 			return callResult{entry: ent, cacheable: true}
 		}
 		stale = ent
 	}
 
-	done, err := e.admit(ctx) // 4c
+	done, err := e.admit(ctx, background) // 4c
 	if err != nil {
 		return callResult{err: err, stale: stale} // shed: Rails not called, not a failure of Rails
 	}
@@ -111,7 +120,7 @@ func (e *Engine) resolve(key string, cred credential) callResult {
 		e.afterFailure(key, err)
 		return callResult{err: err, stale: stale}
 	}
-	ent := &cacheEntry{id: id, fetched: e.now(), started: start, parts: parts}
+	ent := &cacheEntry{id: id, fetched: e.now(), started: start, parts: parts, jitter: newJitter()}
 	return callResult{entry: ent, cacheable: e.store(key, ent)} // 4e
 }
 
@@ -140,6 +149,7 @@ type answer struct {
 	outcome Outcome
 	err     error
 	stale   *cacheEntry
+	ent     *cacheEntry // the fresh entry a route hit served
 }
 
 func (a answer) answered() bool { return a.id != nil || a.err != nil }

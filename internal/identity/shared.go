@@ -231,7 +231,7 @@ func (e *Engine) sharedLookup(ctx context.Context, key string, parts [][sha256.S
 		redisGetRevoked.Inc()
 		return nil, false
 	}
-	return &cacheEntry{id: id, fetched: v.Fetched, started: started, parts: parts}, true
+	return &cacheEntry{id: id, fetched: v.Fetched, started: started, parts: parts, jitter: newJitter()}, true
 }
 
 // checkSharedEntry validates a value read from Redis like an answer of the
