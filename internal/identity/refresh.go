@@ -21,10 +21,12 @@ import (
 // of cache_ttl early, and its refresh window opens between refreshFrom
 // and refreshFrom+refreshSpread of cache_ttl, so identities cached at the
 // same moment (a surge, a restart) neither expire nor refresh together.
+// The window is at least 1-expirySpread-refreshFrom-refreshSpread (5 %) of
+// cache_ttl long for every entry.
 // Short caches (under refreshMinTTL) have neither.
 const (
 	refreshMinTTL = 2 * time.Second
-	refreshFrom   = 0.75
+	refreshFrom   = 0.70
 	refreshSpread = 0.15
 	expirySpread  = 0.10
 )

@@ -48,7 +48,7 @@ func TestRefreshAhead(t *testing.T) {
 	if o := auth(); o != OutcomeMiss || calls.Load() != 1 {
 		t.Fatalf("first request: %s, %d calls", o, calls.Load())
 	}
-	clock.Advance(5 * time.Second) // before the refresh window (75–90 % of cache_ttl)
+	clock.Advance(5 * time.Second) // before the refresh window (70–85 % of cache_ttl)
 	if o := auth(); o != OutcomeHit || calls.Load() != 1 {
 		t.Fatalf("mid-life hit: %s, %d calls; want a hit and no refresh", o, calls.Load())
 	}

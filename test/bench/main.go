@@ -81,7 +81,7 @@ func main() {
 	r := &report{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Quick: *quick,
 		Duration: *duration, Reps: *reps, Concurrency: *conc}
 
-	log.Print("1/6 PDK calls per path")
+	log.Print("1/7 PDK calls per path")
 	if r.PDK, err = env.pdkCalls(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -93,15 +93,15 @@ func main() {
 		log.Fatal(err)
 	}
 	r.Events = events
-	log.Print("2/6 in-process benchmarks (go test -bench)")
+	log.Print("2/7 in-process benchmarks (go test -bench)")
 	if r.InProcess, r.BytesPerEntry, err = inProcess(ctx, *quick, filepath.Join(filepath.Dir(*out), rawBenchName)); err != nil {
 		log.Fatal(err)
 	}
-	log.Print("3/6 end to end through the local gateway")
+	log.Print("3/7 end to end through the local gateway")
 	if r.E2E, err = env.endToEnd(ctx, *duration, *reps, *conc); err != nil {
 		log.Fatal(err)
 	}
-	log.Print("4/6 offload")
+	log.Print("4/7 offload")
 	users, perUser, offConc := 500, 20, 64
 	if *quick {
 		users, perUser = 50, 5
@@ -110,10 +110,26 @@ func main() {
 	if r.Offload, err = env.offload(ctx, users, perUser, offConc); err != nil {
 		log.Fatal(err)
 	}
-	log.Print("5/6 memory per identity (from 2/5)")
-	log.Print("6/6 inside Kong's Lua runloop (kong-lua, wrk)")
+	log.Print("5/7 memory per identity (from 2/5)")
+	log.Print("6/7 inside Kong's Lua runloop (kong-lua, wrk)")
 	if r.KongLua, err = kongLuaRun(ctx, *klRounds, *klDuration, klBaselines, *quick); err != nil {
 		log.Fatal(err)
+	}
+
+	log.Print("7/7 Rails under a surge")
+	surgeUsers, expiryUsers := 2000, 200
+	if *quick {
+		surgeUsers = 100
+	}
+	if r.Surges, err = env.surges(ctx, surgeUsers); err != nil {
+		log.Fatal(err)
+	}
+	if !*quick { // six seconds of waiting for cache_ttl to run
+		ex, err := env.massExpiry(ctx, expiryUsers)
+		if err != nil {
+			log.Fatal(err)
+		}
+		r.Expiry = &ex
 	}
 
 	md := r.markdown()

@@ -23,6 +23,8 @@ type report struct {
 	EventP50      time.Duration
 	EventP99      time.Duration
 	KongLua       *kongLuaReport
+	Surges        []surgeRow
+	Expiry        *expiryRow
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -84,6 +86,8 @@ func (r *report) markdown() string {
 	if r.KongLua != nil {
 		w("\n%s", r.KongLua.markdown())
 	}
+
+	w("%s", surgeMarkdown(r.Surges, r.Expiry))
 
 	w("\n## How to read these figures\n\n")
 	w("- **PDK calls** decide the plugin's cost inside real Kong: each is a socket round trip plus protobuf work on both sides. A cache hit at the floor of 2 cannot be made cheaper without changing go-pdk.\n")

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/legacy-auth/legacy-auth/internal/fakerails"
+	"github.com/legacy-auth/legacy-auth/internal/kongsim"
+)
+
+// surgeRow is one cold surge: users new tokens at once against a Puma-like
+// Rails (fakerails.Puma), through the harness.
+type surgeRow struct {
+	Name                   string
+	Users, Served, Refused int
+	Other                  int
+	RefusalP50, RefusalMax time.Duration
+	RailsCalls, GoneWork   int64
+	MaxQueued              int64
+	After                  string // what a new user got right after the surge
+}
+
+// Puma-like Rails of the issue: 8 threads, 25 ms a verify.
+const (
+	surgeThreads = 8
+	surgeWork    = 25 * time.Millisecond
+	surgeTimeout = 2000 // ms
+)
+
+// surges runs the cold surge with admission control off and on.
+func (e *benchEnv) surges(ctx context.Context, users int) ([]surgeRow, error) {
+	var rows []surgeRow
+	for i, c := range []struct {
+		name string
+		max  int
+	}{
+		{"admission control off (max_concurrent_calls 0): every call to Rails", 0},
+		{"admission control on (default max_concurrent_calls 64)", 64},
+	} {
+		puma, err := fakerails.StartPuma(surgeThreads, surgeWork)
+		if err != nil {
+			return nil, err
+		}
+		conf := map[string]any{"auth_url": puma.VerifyURL(), "timeout": surgeTimeout, "max_concurrent_calls": c.max}
+		id := fmt.Sprintf("surge-%d", i)
+		row := surgeRow{Name: c.name, Users: users}
+		var mu sync.Mutex
+		var refusals []time.Duration
+		var wg sync.WaitGroup
+		for u := range users {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				res, err := e.access(ctx, id, conf, fmt.Sprintf("Bearer surge%d-%d", i, u))
+				took := time.Since(start)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil && res.Exit == nil:
+					row.Served++
+				case err == nil && res.Exit.Status == 503:
+					row.Refused++
+					refusals = append(refusals, took)
+				default:
+					row.Other++
+				}
+			}()
+		}
+		wg.Wait()
+		st := puma.Stats()
+		row.RailsCalls, row.GoneWork, row.MaxQueued = st.Calls, st.GoneWork, st.MaxQueued
+		if res, err := e.access(ctx, id, conf, fmt.Sprintf("Bearer surge%d-after", i)); err == nil && res.Exit == nil {
+			row.After = "served"
+		} else if err == nil {
+			row.After = fmt.Sprintf("%d (breaker open)", res.Exit.Status)
+		}
+		if len(refusals) > 0 {
+			slices.Sort(refusals)
+			row.RefusalP50, row.RefusalMax = refusals[len(refusals)/2], refusals[len(refusals)-1]
+		}
+		puma.Close()
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// expiryRow is a mass expiry of active users' identities.
+type expiryRow struct {
+	Users, Waited int
+	P50, P99      time.Duration
+	RailsCalls    int64
+}
+
+// massExpiry caches users identities at once (cache_ttl 5 s, Rails 100 ms
+// a call), keeps them active through the last part of cache_ttl, and
+// measures every user's first request after the first identities expired:
+// how many waited on Rails (a miss), and how long they took.
+func (e *benchEnv) massExpiry(ctx context.Context, users int) (expiryRow, error) {
+	puma, err := fakerails.StartPuma(64, 100*time.Millisecond)
+	if err != nil {
+		return expiryRow{}, err
+	}
+	defer puma.Close()
+	conf := map[string]any{"auth_url": puma.VerifyURL(), "cache_ttl": 5, "timeout": 2000}
+	all := func() ([]*kongsim.Result, []time.Duration) {
+		res := make([]*kongsim.Result, users)
+		took := make([]time.Duration, users)
+		var wg sync.WaitGroup
+		for u := range users {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				res[u], _ = e.access(ctx, "expiry", conf, fmt.Sprintf("Bearer active-%d", u))
+				took[u] = time.Since(start)
+			}()
+		}
+		wg.Wait()
+		return res, took
+	}
+	start := time.Now()
+	all() // cached together
+	// The users stay active through the last part of cache_ttl: a request
+	// each every 250 ms from 3.4 s to 4.4 s (every entry's refresh window
+	// opens at 70–85 % of 5 s, its freshness ends at 4.5–5 s).
+	for at := 3400 * time.Millisecond; at <= 4400*time.Millisecond; at += 250 * time.Millisecond {
+		time.Sleep(time.Until(start.Add(at)))
+		all()
+	}
+	time.Sleep(time.Until(start.Add(5200 * time.Millisecond))) // past the first entries' expiry
+	before := puma.Stats().Calls
+	res, took := all()
+	row := expiryRow{Users: users, RailsCalls: puma.Stats().Calls - before}
+	for u, r := range res {
+		if r == nil || r.Exit != nil || took[u] >= 100*time.Millisecond {
+			row.Waited++
+		}
+	}
+	slices.Sort(took)
+	row.P50, row.P99 = took[len(took)/2], took[len(took)*99/100]
+	return row, nil
+}
+
+func surgeMarkdown(rows []surgeRow, exp *expiryRow) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("\n## 7. Rails under a surge\n\n")
+	if len(rows) > 0 {
+		w("**Cold surge**: %d new users at once, through the harness, against a Puma-like Rails stand-in (`fakerails.Puma`: %d threads, %s a verify, the rest waiting in the accept queue, and working on a request to the end even after its caller has gone, as Rails does), `timeout` %d ms.\n\n",
+			rows[0].Users, surgeThreads, surgeWork, surgeTimeout)
+		w("| configuration | served | refused (503) | refusal p50 / max | Rails calls | worked for callers gone | most queued at Rails | a new user right after |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, r := range rows {
+			w("| %s | %d | %d | %s / %s | %d | %d | %d | %s |\n", r.Name, r.Served, r.Refused, ms(r.RefusalP50), ms(r.RefusalMax), r.RailsCalls, r.GoneWork, r.MaxQueued, r.After)
+		}
+	}
+	if exp != nil {
+		w("\n**Mass expiry**: %d active users cached at the same moment (`cache_ttl` 5 s, Rails 100 ms a verify), active through the last part of `cache_ttl`, then each user's first request after the first identities expired: %d of %d waited on Rails (a miss, or over 100 ms), p50 %s, p99 %s, %d calls to Rails during those requests. Before refresh ahead (main when issue 20 was filed), every one of those requests waited on Rails: p99 102 ms.\n",
+			exp.Users, exp.Waited, exp.Users, ms(exp.P50), ms(exp.P99), exp.RailsCalls)
+	}
+	return b.String()
+}
