@@ -49,7 +49,7 @@ func (e *Engine) refreshAhead(key string, cred credential, ent *cacheEntry, now 
 		return
 	}
 	if !ent.refreshing.CompareAndSwap(false, true) {
-		return // once per entry: a new entry replaces it when the refresh succeeds
+		return // once per entry (a shed refresh is not a try): a new entry replaces it when it succeeds
 	}
 	go func() {
 		res := e.share(key+"|refresh", func() callResult { return e.resolve(key, cred, ent.fetched) })
@@ -61,6 +61,7 @@ func (e *Engine) refreshAhead(key string, cred credential, ent *cacheEntry, now 
 		case errors.As(res.err, &rejected):
 			refreshDropped.Inc() // resolve's afterFailure dropped it everywhere
 		case errors.As(res.err, &shed):
+			ent.refreshing.Store(false) // not tried: a later hit in the window may try again
 			refreshShed.Inc()
 		default:
 			refreshFailed.Inc()
