@@ -240,6 +240,8 @@ const (
 	rubySpace = " \t\n\v\f\r"
 	rubyStrip = rubySpace + "\x00"
 	tokenKey  = "token="
+	// canonicalScheme starts the canonical Authorization value.
+	canonicalScheme = "Bearer "
 )
 
 // canonicalAuthorization returns "Bearer <token>" for an Authorization
@@ -251,7 +253,10 @@ func canonicalAuthorization(v string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	canon := "Bearer " + tok
+	canon := v // already canonical: no copy on the hot path
+	if len(v) != len(canonicalScheme)+len(tok) || !strings.HasPrefix(v, canonicalScheme) || v[len(canonicalScheme):] != tok {
+		canon = canonicalScheme + tok
+	}
 	// Rails must read the canonical form as the same token: a token that
 	// starts with "token=" or with a quote would not be.
 	if back, ok := railsToken(canon, false); !ok || back != tok {
@@ -285,10 +290,12 @@ func railsToken(v string, foldScheme bool) (string, bool) {
 			break
 		}
 	}
-	if !strings.HasPrefix(first, tokenKey) {
-		first = tokenKey + first
+	// Rails prefixes "token=" when the part lacks it, then takes what
+	// follows the first '=': the part itself, or what follows "token=".
+	tok := first
+	if strings.HasPrefix(first, tokenKey) {
+		tok = first[len(tokenKey):]
 	}
-	tok := first[len(tokenKey):]
 	tok = strings.TrimPrefix(tok, `"`)
 	tok = strings.TrimSuffix(tok, `"`)
 	if tok == "" {
