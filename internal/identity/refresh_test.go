@@ -27,12 +27,8 @@ func waitRefreshes(t *testing.T, result string, from float64, n float64) {
 // refreshes the identity in the background, once, so the user's request
 // after the first entry's expiry is a hit and makes no call it waits for.
 func TestRefreshAhead(t *testing.T) {
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		fmt.Fprint(w, `{"user_id":"active"}`)
-	}))
-	t.Cleanup(srv.Close)
+	srv := newAuthService(t, map[string]string{"Bearer active": `{"user_id":"active"}`})
+	calls := &srv.calls
 	rt := mustCompile(t, &Config{AuthURL: srv.URL + "/refresh", CacheTTL: ptr(10.0)})
 	clock := testutil.NewClock()
 	rt.now = clock.Now
@@ -105,12 +101,8 @@ func TestRefreshAheadRejected(t *testing.T) {
 // TestRefreshAheadYieldsToRequests: with every permit taken, a background
 // refresh is shed at once, never queued ahead of a waiting request.
 func TestRefreshAheadYieldsToRequests(t *testing.T) {
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		fmt.Fprint(w, `{"user_id":"busy"}`)
-	}))
-	t.Cleanup(srv.Close)
+	srv := newAuthService(t, map[string]string{"Bearer busy": `{"user_id":"busy"}`})
+	calls := &srv.calls
 	rt := mustCompile(t, &Config{AuthURL: srv.URL + "/busy", CacheTTL: ptr(10.0), MaxConcurrentCalls: ptr(1)})
 	clock := testutil.NewClock()
 	rt.now = clock.Now
