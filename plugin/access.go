@@ -3,10 +3,10 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"runtime/debug"
 
 	"github.com/Kong/go-pdk"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
 
 // Version is the plugin version reported to Kong; stamped at build time with

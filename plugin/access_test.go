@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/Kong/go-pdk"
 	"github.com/Kong/go-pdk/bridge/bridgetest"
 	"github.com/Kong/go-pdk/test"
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
 
 // countingEnv is go-pdk's simulated Kong with a count of the PDK calls the

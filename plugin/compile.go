@@ -2,11 +2,12 @@ package plugin
 
 import (
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"os"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
 
 // compile validates the configuration (pure), reads the files it names and

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
 
 // Defaults of the configuration fields. They are declared once here and used

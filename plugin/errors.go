@@ -2,10 +2,11 @@ package plugin
 
 import (
 	"errors"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
 
 // The failures are the core's (identity.Err*, *identity.RejectedError,

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/legacy-auth/legacy-auth/internal/identity"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestLateFilesArePickedUp (issue 18, item 3): a jwt_key_file or

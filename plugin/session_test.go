@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // recordingService answers every call with body and records the credential headers.

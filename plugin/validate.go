@@ -2,11 +2,12 @@ package plugin
 
 import (
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/internal/identity"
-	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/internal/identity"
+	"github.com/legacy-auth/legacy-auth/internal/sharedcache"
 )
 
 // Validation of the configuration fields of the TLS channel, the signed

@@ -3,13 +3,14 @@ package identity
 import (
 	"context"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // authService is a scriptable Rails verify endpoint: answers by token,

@@ -2,10 +2,11 @@ package identity
 
 import (
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestBoundedCacheHardBound: concurrent inserts released together at

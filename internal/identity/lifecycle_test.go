@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/test/redistest"
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"github.com/redis/go-redis/v9"
 )
 

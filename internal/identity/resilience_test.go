@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"net/http"
 	"net/http/httptest"
 	goruntime "runtime"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // flakyService answers from a function of the call number, counting calls.

@@ -3,9 +3,10 @@ package identity
 import (
 	"crypto/sha256"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 func indexedEntry(user, cred string) *cacheEntry {

@@ -3,13 +3,14 @@ package identity
 import (
 	"context"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestCredentialKeyUnambiguous: the kind and boundaries of each part are in

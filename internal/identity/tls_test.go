@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/legacy-auth/legacy-auth/test/testutil"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/legacy-auth/legacy-auth/test/testutil"
 )
 
 // TestTLSFilesRotation: a replaced client certificate and key are
