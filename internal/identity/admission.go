@@ -127,6 +127,13 @@ func (a *admission) admit(ctx context.Context, background bool) (done func(error
 			admissionShed.Inc()
 			return nil, &ShedError{RetryAfter: shedRetryAfter}
 		}
+		// The estimate may have grown while this call waited (at a cold
+		// start it was still unknown): it must still fit.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < 2*time.Duration(a.expected.Load())+admissionMargin {
+			p.Drop()
+			admissionShed.Inc()
+			return nil, &ShedError{RetryAfter: shedRetryAfter}
+		}
 		permit = p
 	}
 	start := time.Now()

@@ -57,3 +57,38 @@ func TestAdmit(t *testing.T) {
 	}
 	a.waiting.Store(0)
 }
+
+// A call whose permit comes after the expected duration grew past what
+// its deadline leaves is shed, and the permit goes back.
+func TestAdmitRechecksAfterWaiting(t *testing.T) {
+	t.Parallel()
+	a := admissionFor("test|recheck", 1)
+	t.Cleanup(func() { dropAdmission("test|recheck") })
+	long, cancelLong := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelLong()
+	first, err := a.admit(long, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		_, err := a.admit(ctx, false)
+		got <- err
+	}()
+	for a.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond) // polling an event: the second call queued
+	}
+	a.expected.Store(int64(time.Hour)) // calls now take far longer than the 10 s left
+	first(errors.New("failed"))        // the permit is free: the waiter gets it
+	var shed *ShedError
+	if err := <-got; !errors.As(err, &shed) {
+		t.Fatalf("a call that no longer fits after waiting: %v, want a shed", err)
+	}
+	if p, ok := a.limiter.TryAcquirePermit(); !ok {
+		t.Fatal("the shed call kept its permit")
+	} else {
+		p.Drop()
+	}
+}
