@@ -30,7 +30,7 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "length of one load run")
 	reps := flag.Int("reps", 5, "interleaved repetitions of each load run")
 	conc := flag.Int("c", 32, "concurrent client connections in load runs")
-	only := flag.String("only", "", `run one section and replace it in -out, keeping the others: "konglua"`)
+	only := flag.String("only", "", `run one section and replace it in -out, keeping the others: "konglua" or "surge"`)
 	klRounds := flag.Int("konglua-rounds", 15, "interleaved rounds inside Kong's Lua runloop")
 	klDuration := flag.Duration("konglua-duration", time.Second, "length of one wrk run inside Kong's Lua runloop (whole seconds)")
 	var klBaselines stringList
@@ -40,8 +40,8 @@ func main() {
 		*duration, *reps = 300*time.Millisecond, 1
 		*klRounds, *klDuration = 1, time.Second
 	}
-	if *only != "" && *only != "konglua" {
-		log.Fatalf("-only %q: the only selectable section is konglua", *only)
+	if *only != "" && *only != "konglua" && *only != "surge" {
+		log.Fatalf("-only %q: the selectable sections are konglua and surge", *only)
 	}
 
 	root, err := moduleRoot()
@@ -77,6 +77,24 @@ func main() {
 		log.Fatal(err)
 	}
 	defer env.close()
+
+	if *only == "surge" {
+		s, err := env.surgeSection(ctx, *quick)
+		if err != nil {
+			log.Fatal(err)
+		}
+		doc, err := os.ReadFile(*out)
+		if err != nil && !os.IsNotExist(err) {
+			log.Fatal(err)
+		}
+		md := surgeMarkdown(s.Surges, s.Expiry)
+		if err := os.WriteFile(*out, []byte(spliceSection(string(doc), surgeSection, strings.TrimPrefix(md, "\n"))), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(md)
+		log.Printf("replaced %q in %s", surgeSection, *out)
+		return
+	}
 
 	r := &report{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Quick: *quick,
 		Duration: *duration, Reps: *reps, Concurrency: *conc}
@@ -117,20 +135,11 @@ func main() {
 	}
 
 	log.Print("7/7 Rails under a surge")
-	surgeUsers, expiryUsers := 2000, 200
-	if *quick {
-		surgeUsers = 100
-	}
-	if r.Surges, err = env.surges(ctx, surgeUsers); err != nil {
+	s, err := env.surgeSection(ctx, *quick)
+	if err != nil {
 		log.Fatal(err)
 	}
-	if !*quick { // six seconds of waiting for cache_ttl to run
-		ex, err := env.massExpiry(ctx, expiryUsers)
-		if err != nil {
-			log.Fatal(err)
-		}
-		r.Expiry = &ex
-	}
+	r.Surges, r.Expiry = s.Surges, s.Expiry
 
 	md := r.markdown()
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {

@@ -12,6 +12,35 @@ import (
 	"github.com/legacy-auth/legacy-auth/internal/kongsim"
 )
 
+// surgeSection is the heading of section 7 (-only surge replaces it).
+const surgeSection = "## 7. Rails under a surge"
+
+// surgeResults are section 7's measurements.
+type surgeResults struct {
+	Surges []surgeRow
+	Expiry *expiryRow
+}
+
+// surgeSection measures section 7: the cold surge against the stand-in,
+// and (not in -quick: it waits for cache_ttl) the mass expiry.
+func (e *benchEnv) surgeSection(ctx context.Context, quick bool) (surgeResults, error) {
+	var r surgeResults
+	users := 2000
+	if quick {
+		users = 100
+	}
+	var err error
+	if r.Surges, err = e.surges(ctx, users); err != nil || quick {
+		return r, err
+	}
+	ex, err := e.massExpiry(ctx, 200)
+	if err != nil {
+		return r, err
+	}
+	r.Expiry = &ex
+	return r, nil
+}
+
 // surgeRow is one cold surge: users new tokens at once against a Puma-like
 // Rails (fakerails.Puma), through the harness.
 type surgeRow struct {
@@ -149,7 +178,7 @@ func (e *benchEnv) massExpiry(ctx context.Context, users int) (expiryRow, error)
 func surgeMarkdown(rows []surgeRow, exp *expiryRow) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	w("\n## 7. Rails under a surge\n\n")
+	w("\n%s\n\n", surgeSection)
 	if len(rows) > 0 {
 		w("**Cold surge**: %d new users at once, through the harness, against a Puma-like Rails stand-in (`fakerails.Puma`: %d threads, %s a verify, the rest waiting in the accept queue, and working on a request to the end even after its caller has gone, as Rails does), `timeout` %d ms.\n\n",
 			rows[0].Users, surgeThreads, surgeWork, surgeTimeout)
