@@ -29,15 +29,26 @@ func init() {
 	registry.MustRegister(identity.Collectors()...)
 }
 
+// outcomes are the counters of the core's outcomes, resolved once: a cache
+// hit counts with one atomic add, not a label lookup.
+var outcomes = func() map[identity.Outcome]prometheus.Counter {
+	m := map[identity.Outcome]prometheus.Counter{}
+	for _, o := range []identity.Outcome{identity.OutcomeHit, identity.OutcomeMiss, identity.OutcomeStale,
+		identity.OutcomeRejectedHit, identity.OutcomeAnonymous} {
+		m[o] = requestsTotal.WithLabelValues(string(o))
+	}
+	return m
+}()
+
 // countOutcome counts one request: the core's outcome when it decided one
 // (a hit, a miss, a stale or anonymous answer, a cached rejection), else
 // the failure's.
 func countOutcome(o identity.Outcome, err error) {
-	if o == "" {
-		requestsTotal.WithLabelValues(classify(err).outcome).Inc()
+	if c, ok := outcomes[o]; ok {
+		c.Inc()
 		return
 	}
-	requestsTotal.WithLabelValues(string(o)).Inc()
+	requestsTotal.WithLabelValues(classify(err).outcome).Inc()
 }
 
 // MetricsHandler serves the plugin's metrics in the Prometheus text format.

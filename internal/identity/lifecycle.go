@@ -76,13 +76,6 @@ func heldKeys(prefix string) map[string]bool {
 	return out
 }
 
-// held reports how many engines hold key (tests).
-func held(key string) int {
-	resourceRefs.Lock()
-	defer resourceRefs.Unlock()
-	return resourceRefs.n[key]
-}
-
 // lifecycle is an engine's part in this: its resources, its in-flight
 // requests, whether it was retired and whether it has let go.
 type lifecycle struct {

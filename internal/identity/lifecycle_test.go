@@ -177,3 +177,10 @@ func TestRetireWaitsForInflight(t *testing.T) {
 		t.Fatalf("after the last holder: closed %d, held %d; want 1 and 0", closed, held(r.key))
 	}
 }
+
+// held reports how many engines hold key.
+func held(key string) int {
+	resourceRefs.Lock()
+	defer resourceRefs.Unlock()
+	return resourceRefs.n[key]
+}

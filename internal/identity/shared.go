@@ -180,6 +180,15 @@ func (e *Engine) redisWait() time.Duration {
 	return min(e.shared.timeout, e.Timeout/4)
 }
 
+// hexParts are credential parts as the shared cache names them.
+func hexParts(parts [][sha256.Size]byte) []string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = hex.EncodeToString(p[:])
+	}
+	return out
+}
+
 // fromShared is step 4a: the shared cache's entry for key (checked
 // against revocations: 4b), or nil.
 func (e *Engine) fromShared(ctx context.Context, key string, parts [][sha256.Size]byte) *cacheEntry {
@@ -201,10 +210,7 @@ func (e *Engine) sharedLookup(ctx context.Context, key string, parts [][sha256.S
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.redisWait())
 	defer cancel()
-	creds := make([]string, len(parts))
-	for i, p := range parts {
-		creds[i] = hex.EncodeToString(p[:])
-	}
+	creds := hexParts(parts)
 	v, ok, err := cache.Get(ctx, key, creds...)
 	switch {
 	case err != nil:
@@ -259,10 +265,7 @@ func (e *Engine) sharedStore(key string, ent *cacheEntry) {
 	if cache == nil || !cache.Healthy() {
 		return
 	}
-	creds := make([]string, len(ent.parts))
-	for i, p := range ent.parts {
-		creds[i] = hex.EncodeToString(p[:])
-	}
+	creds := hexParts(ent.parts)
 	go func() {
 		err := cache.Set(context.Background(), key, sharedcache.Entry{
 			UserID: ent.id.UserID, Roles: ent.id.Roles, Extra: ent.id.Extra, Fetched: ent.fetched, Started: ent.started, Credentials: creds,
