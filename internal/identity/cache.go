@@ -359,9 +359,21 @@ func (b *boundedCache) add(key string, v any, ttl time.Duration, max int) bool {
 			}
 		}
 	}
-	// Set replaces without an eviction callback: Delete first unindexes the
-	// old value (expired or not).
-	b.c.Delete(key)
+	// Readers do not take mu, so the key must never be missing while it is
+	// replaced: a request looking in that gap would start a second verify
+	// call. A live old value is unindexed by hand and replaced by Set in
+	// one step (Set calls no eviction callback); the same value (every
+	// request of a shared call stores its answer) is left alone; an
+	// expired one, which readers already miss, is deleted first so the
+	// eviction callback unindexes it.
+	if old, ok := b.c.Get(key); ok {
+		if old == v {
+			return true
+		}
+		b.unindex(key, old)
+	} else {
+		b.c.Delete(key)
+	}
 	b.c.Set(key, v, ttl)
 	b.index(key, v)
 	return true
