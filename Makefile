@@ -12,7 +12,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/legacy-auth/legacy-auth/plugin.Version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run docs test test-stress test-examples test-rails bench-smoke fmt-check vet staticcheck bench clean
+.PHONY: all build run docs test oidc-provider test-stress test-examples test-rails bench-smoke fmt-check vet staticcheck bench clean
 
 all: build
 
@@ -38,8 +38,13 @@ vet:
 staticcheck:
 	$(GO) tool staticcheck ./...
 
-test: fmt-check vet staticcheck test-examples bench-smoke
+test: fmt-check vet staticcheck test-examples bench-smoke oidc-provider
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The real OpenID provider the provider-token tests start (test/oidctest):
+# node's oidc-provider, pinned by test/oidc/package-lock.json.
+oidc-provider:
+	cd test/oidc && npm ci --no-audit --no-fund --loglevel=error
 
 # The suite on a machine as loaded as a busy CI runner: one busy loop per
 # core runs for the whole go test (killed on exit, even on failure), so a

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/Kong/go-pdk"
+	"github.com/Kong/go-pdk/client"
 	"github.com/legacy-auth/legacy-auth/internal/identity"
 )
 
@@ -59,6 +60,16 @@ func (c *Config) Access(kong *pdk.PDK) {
 		// (kong/plugins/acl/groups.lua get_authenticated_groups).
 		if err := kong.Ctx.SetShared("authenticated_groups", d.Groups); err != nil {
 			logger.Error("kong.ctx.shared.set failed", "error", err.Error())
+			return
+		}
+	}
+	if d.Credential != "" {
+		// Kong's rate-limiting (limit_by credential) and log plugins read
+		// it (kong/pdk/client.lua authenticate sets
+		// ngx.ctx.authenticated_credential). No consumer: the plugin
+		// identifies callers Kong has no entity for.
+		if err := kong.Client.Authenticate(nil, &client.AuthenticatedCredential{Id: d.Credential}); err != nil {
+			logger.Error("kong.client.authenticate failed", "error", err.Error())
 			return
 		}
 	}

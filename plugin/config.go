@@ -149,6 +149,20 @@ type Config struct {
 	// JWTAudience is the aud claim. Default: none.
 	JWTAudience string `json:"jwt_audience"`
 
+	// JWTIssuers are the identity providers whose JWT access tokens the
+	// plugin verifies itself (the migration bridge): a Bearer JWT whose iss
+	// is one of them never reaches Rails. Default: none.
+	JWTIssuers []IssuerConfig `json:"jwt_issuers"`
+	// LegacyFallback sends every credential that is not a configured
+	// issuer's JWT to Rails; false refuses it (401) without calling Rails.
+	// Default: true.
+	LegacyFallback *bool `json:"legacy_fallback"`
+	// KongCredential presents each identity to Kong with
+	// kong.client.authenticate (credential id "legacy:<user id>" or
+	// "provider:<user id>"), for rate-limiting by credential and the log
+	// plugins; one more PDK call per request. Default: false.
+	KongCredential *bool `json:"kong_credential"`
+
 	// RedisAddrs turns on the shared second-level cache and cluster-wide
 	// revocation: host:port of the Redis server (standalone), of the
 	// sentinels (sentinel) or of seed nodes (cluster). Default: none (off).
@@ -230,6 +244,9 @@ func (c *Config) configFields() map[string]any {
 		"jwt_ttl":              &c.JWTTTL,
 		"jwt_issuer":           &c.JWTIssuer,
 		"jwt_audience":         &c.JWTAudience,
+		"jwt_issuers":          &c.JWTIssuers,
+		"legacy_fallback":      &c.LegacyFallback,
+		"kong_credential":      &c.KongCredential,
 		"redis_addrs":          &c.RedisAddrs,
 		"redis_mode":           &c.RedisMode,
 		"redis_master_name":    &c.RedisMasterName,
@@ -405,6 +422,7 @@ func (c *Config) settings() (identity.Settings, error) {
 	problems = c.tlsSettings(&s, problems)
 	problems = c.jwtSettings(&s, problems)
 	problems = c.sharedSettings(&s, problems)
+	problems = c.providerSettings(&s, problems)
 
 	if len(problems) > 0 {
 		return identity.Settings{}, fmt.Errorf("%w: %s", identity.ErrInvalidConfig, strings.Join(problems, "; "))

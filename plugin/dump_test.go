@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -60,7 +61,29 @@ func TestSchemaDefaultsMatchCode(t *testing.T) {
 		"acl_groups":           s.ACLGroups, "allow_anonymous": s.AllowAnonymous, "tls_verify": s.TLS.Verify,
 		"jwt_ttl": DefaultJWTTTL, "jwt_issuer": DefaultJWTIssuer,
 		"redis_mode": "standalone", "redis_db": 0, "redis_tls": false, "redis_prefix": DefaultRedisPrefix,
-		"redis_timeout": DefaultRedisTimeoutMs,
+		"redis_timeout":   DefaultRedisTimeoutMs,
+		"legacy_fallback": !s.ProviderOnly, "kong_credential": s.KongCredential,
+	}
+	if d, ok := from["jwt_issuers"].([]string); !ok || len(d) != 0 || len(s.Issuers) != 0 {
+		t.Errorf("jwt_issuers: schema default %v, code %v", from["jwt_issuers"], s.Issuers)
+	}
+	delete(from, "jwt_issuers")
+	// An issuer entry's defaults are the code's.
+	is, bad := IssuerConfig{Issuer: "https://idp", JWKSURI: "https://idp/jwks", Audiences: []string{"api"}}.settings("e", nil)
+	if len(bad) != 0 {
+		t.Fatal(bad)
+	}
+	entry := map[string]any{}
+	for _, f := range issuerSchema()["fields"].([]field) {
+		for name, a := range f {
+			if d, ok := a.(attrs)["default"]; ok {
+				entry[name] = d
+			}
+		}
+	}
+	if fmt.Sprint(entry["algorithms"]) != fmt.Sprint(is.Algorithms) || entry["user_id_claim"] != is.UserIDClaim ||
+		entry["roles_claim"] != is.RolesClaim || entry["clock_skew"] != int(is.ClockSkew.Seconds()) || len(entry) != 4 {
+		t.Errorf("jwt_issuers entry: schema defaults %v, code %+v", entry, is)
 	}
 	if d, ok := from["redis_addrs"].([]string); !ok || len(d) != 0 {
 		t.Errorf("redis_addrs: schema default %v, want an empty list (off)", from["redis_addrs"])

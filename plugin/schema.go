@@ -231,6 +231,19 @@ func configFields() []field {
 			"type":        "string",
 			"description": "The aud claim of the identity JWT. Unset: no audience.",
 		}},
+		{"jwt_issuers": attrs{
+			"type": "array", "required": true, "default": []string{}, "len_max": MaxIssuers,
+			"elements":    issuerSchema(),
+			"description": "Identity providers whose JWT access tokens are verified at the gateway (JWKS), never sent to Rails: a Bearer JWT whose iss is one of them goes to that issuer only.",
+		}},
+		{"legacy_fallback": attrs{
+			"type": "boolean", "required": true, "default": true,
+			"description": "Send credentials that are not a configured issuer's JWT to Rails. false: only provider tokens are accepted, anything else is 401 without calling Rails.",
+		}},
+		{"kong_credential": attrs{
+			"type": "boolean", "required": true, "default": false,
+			"description": "Present each identity to Kong (kong.client.authenticate, credential id legacy:<user> or provider:<user>) for rate-limiting by credential and log plugins. One more PDK call per request.",
+		}},
 		{"redis_addrs": attrs{
 			"type": "array", "required": true, "default": []string{},
 			"elements":    attrs{"type": "string", "match": `^[^%s/@]+:%d+$`},

@@ -8,6 +8,8 @@
 //	<!-- config-table:end -->
 //	<!-- config-table:redis:start -->  the redis_* fields
 //	<!-- config-table:redis:end -->
+//	<!-- config-table:issuers:start -->  the fields of a jwt_issuers entry
+//	<!-- config-table:issuers:end -->
 //
 // `make docs` rewrites them; a test fails when they differ.
 package configdoc
@@ -73,11 +75,31 @@ func Fields() ([]Field, error) {
 			for name, a := range m {
 				attrs, _ := a.(map[string]any)
 				out = append(out, Field{Name: name, Attrs: attrs, Together: together[name]})
+				out = append(out, recordFields(name, attrs)...)
 			}
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("schema has no config record")
+}
+
+// recordFields are the fields of an array of records, named
+// parent[].field (jwt_issuers[].issuer).
+func recordFields(parent string, attrs map[string]any) []Field {
+	el, _ := attrs["elements"].(map[string]any)
+	if str(el["type"]) != "record" {
+		return nil
+	}
+	raw, _ := el["fields"].([]any)
+	var out []Field
+	for _, r := range raw {
+		m, _ := r.(map[string]any)
+		for name, a := range m {
+			sub, _ := a.(map[string]any)
+			out = append(out, Field{Name: parent + "[]." + name, Attrs: sub})
+		}
+	}
+	return out
 }
 
 // Group is one README table: its marker name and which fields it shows.
@@ -90,8 +112,9 @@ func isRedis(name string) bool { return strings.HasPrefix(name, "redis_") }
 
 // Groups are the README's tables.
 var Groups = []Group{
-	{"config-table", func(n string) bool { return !isRedis(n) }},
+	{"config-table", func(n string) bool { return !isRedis(n) && !strings.Contains(n, "[].") }},
 	{"config-table:redis", isRedis},
+	{"config-table:issuers", func(n string) bool { return strings.HasPrefix(n, "jwt_issuers[].") }},
 }
 
 // Table renders the fields g selects as a Markdown table.

@@ -447,12 +447,12 @@ func (b *boundedCache) Len() int { return b.c.ItemCount() }
 // never fresh.
 func (e *Engine) fresh(ent *cacheEntry, now time.Time) bool {
 	age := now.Sub(ent.fetched)
-	return age >= 0 && age < e.freshFor(ent)
+	return age >= 0 && age < e.freshFor(ent) && ent.id.live(now)
 }
 
 func (e *Engine) withinStale(ent *cacheEntry, now time.Time) bool {
 	age := now.Sub(ent.fetched)
-	return age >= 0 && age < e.CacheTTL+e.StaleIfError
+	return age >= 0 && age < e.CacheTTL+e.StaleIfError && ent.id.live(now)
 }
 
 func (e *Engine) rejectionFresh(r *rejection, now time.Time) bool {
@@ -462,7 +462,11 @@ func (e *Engine) rejectionFresh(r *rejection, now time.Time) bool {
 
 // entryTTL is how long this route keeps ent: to the end of its stale window.
 func (e *Engine) entryTTL(ent *cacheEntry, now time.Time) time.Duration {
-	if d := e.CacheTTL + e.StaleIfError - now.Sub(ent.fetched); d > time.Millisecond {
+	d := e.CacheTTL + e.StaleIfError - now.Sub(ent.fetched)
+	if x := ent.id.expires; !x.IsZero() {
+		d = min(d, x.Sub(now)) // a provider identity ends with its token
+	}
+	if d > time.Millisecond {
 		return d
 	}
 	return time.Millisecond
@@ -592,7 +596,9 @@ func (e *Engine) store(key string, ent *cacheEntry) bool {
 		if !storeLocal(e.partition(now), key, ent, e.entryTTL(ent, now), e.CacheMaxEntries) {
 			return false
 		}
-		e.sharedStore(key, ent)
+		if ent.id.source == SourceLegacy { // provider identities are verified on each node
+			e.sharedStore(key, ent)
+		}
 	}
 	return true
 }

@@ -47,6 +47,9 @@ type Config struct {
 	RedisPrefix        string
 	MaxConcurrentCalls *int
 	PluginID           string
+	Issuers            []Issuer // as validated (plugin/issuers.go has the rules)
+	ProviderOnly       bool     // legacy_fallback false
+	KongCredential     bool
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -93,6 +96,9 @@ func (c *Config) settings() (Settings, error) {
 		CookieNames:        c.CookieNames,
 		ACLGroups:          or(c.ACLGroups, false),
 		AllowAnonymous:     or(c.AllowAnonymous, false),
+		Issuers:            c.Issuers,
+		ProviderOnly:       c.ProviderOnly,
+		KongCredential:     c.KongCredential,
 	}
 	for field, header := range c.ExtraHeaders {
 		s.Extras = append(s.Extras, ExtraHeader{Field: field, Header: header})

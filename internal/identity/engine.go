@@ -16,6 +16,9 @@ type Engine struct {
 	// verifier answers for credentials no cache knows: Rails, behind the
 	// scope's breaker when breaker_threshold is set.
 	verifier Verifier
+	// providers verify the JWTs of configured issuers (provider.go); nil
+	// without jwt_issuers.
+	providers providerSet
 	// admission limits the verify calls of the scope (nil: off).
 	admission *admission
 	// breakerKey names the shared breaker (empty: breaker off).
@@ -47,6 +50,14 @@ func Provision(s Settings, pluginID string) (*Engine, error) {
 	if s.JWT != nil {
 		path := s.JWT.KeyFile
 		e.own(resource{"jwt|" + path, func() { signingKeys.Delete(path) }})
+	}
+	for _, is := range s.Issuers {
+		uri := is.JWKSURI
+		e.own(resource{"jwks|" + uri, func() { closeJWKS(uri) }})
+	}
+	if len(s.Issuers) > 0 {
+		e.providers = newProviders(s, headerSlots(s), func() time.Time { return e.now() }) // tests swap e.now
+		providerTokensSeen.Store(true)                                                     // revocations are kept as long as such a token can live
 	}
 	e.verifier = newAuthClient(s) // Rails
 	if s.BreakerThreshold > 0 {

@@ -24,9 +24,13 @@ const (
 // headerPlan is how one configuration reads credentials and writes
 // identity headers. It is built once per instance and compared by pointer.
 type headerPlan struct {
-	userID  string // as configured, e.g. X-User-ID
-	roles   string
-	extras  []ExtraHeader
+	userID string // as configured, e.g. X-User-ID
+	roles  string
+	extras []ExtraHeader
+	// slots are the extra headers in the order of an Identity's Extra:
+	// extra_headers' (Rails answer fields), then the issuers' claim_headers
+	// not among them (headerSlots).
+	slots   []string
 	jwt     *JWTSigner // nil when off
 	cookies []string   // session cookie names
 	managed []string   // every header name the plugin owns
@@ -50,10 +54,8 @@ type headerPlan struct {
 
 func newHeaderPlan(s Settings) *headerPlan {
 	p := &headerPlan{userID: s.UserIDHeader, roles: s.UserRolesHeader, extras: s.Extras, jwt: s.JWT, cookies: s.CookieNames}
-	p.managed = []string{p.userID, p.roles}
-	for _, e := range p.extras {
-		p.managed = append(p.managed, e.Header)
-	}
+	p.slots = headerSlots(s)
+	p.managed = append([]string{p.userID, p.roles}, p.slots...)
 	if p.jwt != nil {
 		p.managed = append(p.managed, p.jwt.Header)
 	}
@@ -69,6 +71,35 @@ func newHeaderPlan(s Settings) *headerPlan {
 		}
 	}
 	return p
+}
+
+// headerSlots are the extra headers an identity may carry, in the order
+// of its Extra values: extra_headers' headers (a Rails answer fills these,
+// by field), then the issuers' claim_headers headers not among them. A
+// claim mapped to the same header as an answer field fills the same slot:
+// the upstream sees one header whichever source answered.
+func headerSlots(s Settings) []string {
+	out := make([]string, 0, len(s.Extras))
+	for _, e := range s.Extras {
+		out = append(out, e.Header)
+	}
+	for _, is := range s.Issuers {
+		for _, c := range is.ClaimHeaders {
+			if !containsHeaderName(out, c.Header) {
+				out = append(out, c.Header)
+			}
+		}
+	}
+	return out
+}
+
+func containsHeaderName(names []string, name string) bool {
+	for _, n := range names {
+		if HeaderNameEqual(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // otherSpellings returns name with each '-'/'_' combination other than its
@@ -139,12 +170,12 @@ func (p *headerPlan) identityHeaders(id *Identity, now time.Time) (map[string][]
 	}
 	h[p.userID] = []string{id.UserID}
 	h[p.roles] = valueOrClear(id.rolesHeader)
-	for i, e := range p.extras {
+	for i, name := range p.slots {
 		v := ""
 		if i < len(id.Extra) {
 			v = id.Extra[i]
 		}
-		h[e.Header] = valueOrClear(v)
+		h[name] = valueOrClear(v)
 	}
 	var reuseUntil time.Time
 	if p.jwt != nil {

@@ -30,6 +30,29 @@ var (
 		Help: "Circuit breaker state per auth service: 0 closed, 1 half-open, 2 open.",
 	}, []string{"auth_url"})
 
+	identities = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "legacy_auth_identities_total",
+		Help: "Requests given an identity, by its source: legacy (Rails' verify endpoint) or provider (a JWT of a configured issuer). The migration's progress.",
+	}, []string{"source"})
+	identitiesBySource = [...]prometheus.Counter{
+		SourceLegacy:   identities.WithLabelValues("legacy"),
+		SourceProvider: identities.WithLabelValues("provider"),
+	}
+
+	providerTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "legacy_auth_provider_tokens_total",
+		Help: "Verifications of provider tokens (cache misses), by result: verified, refused (401), revoked (401), unavailable (no keys: 503).",
+	}, []string{"result"})
+	providerVerified    = providerTokens.WithLabelValues("verified")
+	providerRefused     = providerTokens.WithLabelValues("refused")
+	providerRevoked     = providerTokens.WithLabelValues("revoked")
+	providerUnavailable = providerTokens.WithLabelValues("unavailable")
+
+	jwksFetches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "legacy_auth_jwks_fetches_total",
+		Help: "HTTP fetches of the issuers' key sets (start, background refresh, unknown kid).",
+	})
+
 	callOK       = authCallSeconds.WithLabelValues("ok")
 	callRejected = authCallSeconds.WithLabelValues("rejected")
 	callError    = authCallSeconds.WithLabelValues("error")
@@ -37,7 +60,7 @@ var (
 
 // Collectors are the core's metrics, for the adapter's registry.
 func Collectors() []prometheus.Collector {
-	return append(admissionCollectors(), refreshes, authCallSeconds, breakerState, evictionsTotal, redisOps, revocationsTotal,
+	return append(admissionCollectors(), refreshes, identities, providerTokens, jwksFetches, authCallSeconds, breakerState, evictionsTotal, redisOps, revocationsTotal,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "legacy_auth_cache_entries",
 			Help: "Identities held in the process-wide cache (expired ones not yet swept included).",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -14,6 +15,10 @@ type Decision struct {
 	Set     map[string][]string
 	Groups  []any
 	Outcome Outcome
+	// Credential is the id of the credential to present to Kong
+	// (kong.client.authenticate): "<source>:<user id>"; "" when
+	// kong_credential is off.
+	Credential string
 }
 
 // Outcome names how a request was answered, for the adapter's metrics.
@@ -42,6 +47,7 @@ const (
 //  4. shared call     call.go        one call for all concurrent misses, running resolve:
 //     a. shared cache shared.go      Redis, every entry checked against
 //     b. revocation   revocation.go  the revocations recorded there and received here
+//     -  routing      provider.go    a JWT of a configured issuer is verified here, and only here
 //     c. admission    admission.go   a permit of the scope's adaptive limit, or a shed
 //     d. verifier     verify.go      a Verifier (rails.go, behind breaker.go)
 //     e. store        cache.go, shared.go
@@ -99,6 +105,15 @@ func (e *Engine) resolve(key string, cred credential, refreshing time.Time) call
 	if ent := e.fromSiblings(key); ent != nil && ent.fetched.After(refreshing) {
 		return callResult{entry: ent, cacheable: true}
 	}
+	// Routing by the token, never by trial: a JWT of a configured issuer
+	// goes to that issuer only (provider.go); the rest to Rails, unless
+	// legacy_fallback is off.
+	if v := e.providers.route(cred); v != nil {
+		return e.resolveProvider(ctx, v, key, cred, parts)
+	}
+	if e.ProviderOnly {
+		return callResult{err: &RejectedError{Status: http.StatusUnauthorized}}
+	}
 	var stale *cacheEntry
 	if ent := e.fromShared(ctx, key, parts); ent != nil { // 4a, 4b inside
 		if e.fresh(ent, e.now()) && ent.fetched.After(refreshing) {
@@ -139,6 +154,10 @@ func (e *Engine) decide(a answer, spoofed []string, now time.Time) (Decision, er
 	if e.ACLGroups {
 		d.Groups = a.id.groups
 	}
+	if e.KongCredential {
+		d.Credential = a.id.kongCredential()
+	}
+	identitiesBySource[a.id.source].Inc()
 	return d, nil
 }
 

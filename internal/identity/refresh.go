@@ -45,7 +45,7 @@ func (e *Engine) freshFor(ent *cacheEntry) time.Duration {
 // refreshAhead starts ent's background refresh when ent, served fresh at
 // now, is in its refresh window and none was started.
 func (e *Engine) refreshAhead(key string, cred credential, ent *cacheEntry, now time.Time) {
-	if e.CacheTTL < refreshMinTTL || now.Sub(ent.fetched) < time.Duration(float64(e.CacheTTL)*(refreshFrom+refreshSpread*ent.jitter)) {
+	if e.CacheTTL < refreshMinTTL || ent.id.source == SourceProvider || now.Sub(ent.fetched) < time.Duration(float64(e.CacheTTL)*(refreshFrom+refreshSpread*ent.jitter)) {
 		return
 	}
 	if !ent.refreshing.CompareAndSwap(false, true) {

@@ -43,8 +43,17 @@ var maxRetention atomic.Int64
 
 // revocationKeep is how long a revocation is remembered, here and in Redis.
 func revocationKeep() time.Duration {
-	return max(time.Duration(maxRetention.Load()), minRevocationKeep)
+	keep := max(time.Duration(maxRetention.Load()), minRevocationKeep)
+	if providerTokensSeen.Load() {
+		// A provider token is verified again, not fetched: its revocation
+		// must outlast every token issued before it (provider.go).
+		keep = max(keep, maxProviderTokenLifetime)
+	}
+	return keep
 }
+
+// providerTokensSeen: some engine verifies provider tokens.
+var providerTokensSeen atomic.Bool
 
 // pruneRevocations forgets the revocations no entry can be older than.
 func pruneRevocations(now time.Time) {

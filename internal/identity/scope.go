@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // scope names everything that changes how an answer of the auth service is
@@ -41,6 +42,28 @@ func newScope(s Settings) scope {
 	field(strconv.Itoa(len(s.Extras)))
 	for _, e := range s.Extras {
 		field(e.Field)
+	}
+	if len(s.Issuers) > 0 || s.ProviderOnly {
+		// The issuers change what an identity is and where it comes from;
+		// a configuration without them keeps the scope it always had.
+		field("issuers")
+		field(strconv.FormatBool(s.ProviderOnly))
+		for _, h := range headerSlots(s) {
+			field(h)
+		}
+		for _, is := range s.Issuers {
+			field(is.Issuer)
+			field(is.JWKSURI)
+			field(strings.Join(is.Audiences, "\x00"))
+			field(strings.Join(is.Algorithms, ","))
+			field(is.UserIDClaim)
+			field(is.RolesClaim)
+			field(is.ClockSkew.String())
+			for _, c := range is.ClaimHeaders {
+				field(c.Claim)
+				field(c.Header)
+			}
+		}
 	}
 	return scope{id: string(h.Sum(nil)[:scopeLen]), name: redactURL(s.AuthURL)}
 }

@@ -32,6 +32,14 @@ type Settings struct {
 	// this node (admission.go); 0: no admission control.
 	MaxConcurrentCalls int
 
+	// Issuers are the identity providers whose JWTs are verified here
+	// (provider.go). ProviderOnly (legacy_fallback false) refuses every
+	// other credential without calling Rails. KongCredential presents each
+	// identity to Kong (kong.client.authenticate).
+	Issuers        []Issuer
+	ProviderOnly   bool
+	KongCredential bool
+
 	CookieNames    []string
 	Extras         []ExtraHeader // sorted by answer field
 	ACLGroups      bool

@@ -166,8 +166,14 @@ func (j *JWTSigner) currentKey(now time.Time) *signingKey {
 // the token lives min(jwt_ttl, cache_ttl, 10 s) and its auth_time shows the
 // identity's age. An uncut token is replaced when a fifth of its lifetime
 // is left, so a service never receives one about to expire in flight.
-func (j *JWTSigner) lifetime(fetched, now time.Time) (exp, reuseUntil time.Time) {
-	freshUntil := fetched.Add(j.CacheTTL)
+//
+// A provider identity's freshness also ends at its token's exp: no minted
+// token outlives the token it stands for.
+func (j *JWTSigner) lifetime(id *Identity, now time.Time) (exp, reuseUntil time.Time) {
+	freshUntil := id.fetched.Add(j.CacheTTL)
+	if !id.expires.IsZero() && id.expires.Before(freshUntil) {
+		freshUntil = id.expires
+	}
 	if now.Before(freshUntil) {
 		exp = now.Add(j.TTL)
 		if !exp.Before(freshUntil) {
@@ -176,6 +182,9 @@ func (j *JWTSigner) lifetime(fetched, now time.Time) (exp, reuseUntil time.Time)
 		return exp, exp.Add(-j.TTL / 5)
 	}
 	ttl := min(j.TTL, j.CacheTTL, staleJWTTTL)
+	if !id.expires.IsZero() {
+		ttl = min(ttl, id.expires.Sub(now))
+	}
 	exp = now.Add(ttl)
 	return exp, exp.Add(-ttl / 5)
 }
@@ -184,9 +193,13 @@ func (j *JWTSigner) lifetime(fetched, now time.Time) (exp, reuseUntil time.Time)
 // returns the token, until when it may be reused, and the key it was signed
 // with.
 func (j *JWTSigner) mint(id *Identity, extras []ExtraHeader, key *signingKey, now time.Time) (string, time.Time, error) {
-	exp, reuseUntil := j.lifetime(id.fetched, now)
+	exp, reuseUntil := j.lifetime(id, now)
+	authTime := id.fetched
+	if !id.authTime.IsZero() {
+		authTime = id.authTime // the provider token's auth_time or iat
+	}
 	claims := identityClaims{
-		AuthTime: jwt.NewNumericDate(id.fetched),
+		AuthTime: jwt.NewNumericDate(authTime),
 		Roles:    id.Roles,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    j.Issuer,

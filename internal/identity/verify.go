@@ -52,6 +52,13 @@ type Identity struct {
 	// whichever node asked it): the start of its freshness, which bounds the
 	// lifetime of the identity tokens minted for it (jwt.go).
 	fetched time.Time
+	// source is where the identity came from; expires, when not zero, is
+	// the exp of the provider token it came from: neither a cache entry nor
+	// a minted token outlives it. authTime is the token's auth_time (or
+	// iat) for minted tokens; zero: fetched.
+	source   Source
+	expires  time.Time
+	authTime time.Time
 	// planned are the last set_headers maps built for this identity, one
 	// per header plan (see headerPlan.plan): a memo, safe for concurrent use.
 	planned atomic.Pointer[planMemo]
@@ -101,6 +108,17 @@ func newIdentity(userID string, roles, extra []string, fetched time.Time) *Ident
 		id.groups[i] = r
 	}
 	return id
+}
+
+// live reports whether the identity may still be served at now: a
+// provider identity ends with its token's exp.
+func (id *Identity) live(now time.Time) bool {
+	return id.expires.IsZero() || now.Before(id.expires)
+}
+
+// kongCredential is the id the identity is presented to Kong with.
+func (id *Identity) kongCredential() string {
+	return id.source.String() + ":" + id.UserID
 }
 
 // parseExtra reads one extra_headers field: a string, an integer or a

@@ -119,6 +119,7 @@ var pdkImpls map[string]func(ev *event, args []any) (any, error)
 
 func init() {
 	pdkImpls = map[string]func(ev *event, args []any) (any, error){
+		"kong.client.authenticate":          pdkClientAuthenticate,
 		"kong.client.get_ip":                pdkClientGetIP,
 		"kong.client.get_forwarded_ip":      pdkClientGetForwardedIP,
 		"kong.ctx.shared.get":               pdkCtxSharedGet,
@@ -290,6 +291,17 @@ func pbUnwrap(m proto.Message) ([]any, error) {
 		return []any{x.K, luaFromValue(x.V)}, nil
 	case *kong_plugin_protocol.Target:
 		return []any{x.Host, float64(x.Port)}, nil
+	case *kong_plugin_protocol.AuthenticateArgs:
+		// pb_unwrap[".kong_plugin_protocol.AuthenticateArgs"]: d.consumer,
+		// d.credential, the decoded messages as tables (nil when unset).
+		var consumer, credential any
+		if x.Consumer != nil {
+			consumer = x.Consumer
+		}
+		if x.Credential != nil {
+			credential = x.Credential
+		}
+		return []any{consumer, credential}, nil
 	case *kong_plugin_protocol.ExitArgs:
 		var headers any
 		if x.Headers != nil {

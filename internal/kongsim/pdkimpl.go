@@ -1,13 +1,46 @@
 package kongsim
 
 import (
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/Kong/go-pdk/server/kong_plugin_protocol"
 )
 
 // The simulated PDK functions (pdkImpls), each following the Kong Lua
 // function named in its comment, and the nginx variables they read.
+
+// pdkClientAuthenticate follows kong/pdk/client.lua _CLIENT.authenticate:
+// either argument may be nil, not both; ngx.ctx.authenticated_consumer and
+// ngx.ctx.authenticated_credential are set (what kong.client.get_credential
+// and rate-limiting's limit_by credential read), kept in Result.
+func pdkClientAuthenticate(ev *event, args []any) (any, error) {
+	consumer, credential := arg(args, 0), arg(args, 1)
+	if consumer == nil && credential == nil {
+		return nil, errors.New("either credential or consumer must be provided")
+	}
+	ev.res.Consumer = consumerOf(consumer)
+	ev.res.Credential = credentialOf(credential)
+	return nil, nil
+}
+
+func consumerOf(v any) *AuthenticatedEntity {
+	c, ok := v.(*kong_plugin_protocol.Consumer)
+	if !ok {
+		return nil
+	}
+	return &AuthenticatedEntity{ID: c.Id, Username: c.Username}
+}
+
+func credentialOf(v any) *AuthenticatedEntity {
+	c, ok := v.(*kong_plugin_protocol.AuthenticatedCredential)
+	if !ok {
+		return nil
+	}
+	return &AuthenticatedEntity{ID: c.Id, ConsumerID: c.ConsumerId}
+}
 
 // pdkClientGetIP follows kong/pdk/client.lua _CLIENT.get_ip:
 // $realip_remote_addr or $remote_addr.

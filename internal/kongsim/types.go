@@ -63,6 +63,10 @@ type Result struct {
 	Logs []LogEntry
 	// Shared is kong.ctx.shared after the event.
 	Shared map[string]any
+	// Consumer and Credential are what kong.client.authenticate left in
+	// ngx.ctx (nil when it was not called).
+	Consumer   *AuthenticatedEntity
+	Credential *AuthenticatedEntity
 	// KongError is set when the event failed at the protocol level and Kong
 	// itself would have answered (pb_rpc.lua handle_event: kong.response.error(500)).
 	KongError string
@@ -72,4 +76,12 @@ type Result struct {
 	// Retries counts how often Kong re-ran the event after a "closed" or
 	// "no plugin instance" error (pb_rpc.lua handle_event recursion).
 	Retries int
+}
+
+// AuthenticatedEntity is a consumer or credential given to
+// kong.client.authenticate.
+type AuthenticatedEntity struct {
+	ID         string
+	Username   string // consumers
+	ConsumerID string // credentials
 }

@@ -226,6 +226,40 @@ func (c *Cache) Get(ctx context.Context, key string, creds ...string) (Entry, bo
 	return e, true, nil
 }
 
+// RevokedAt returns the latest revocation recorded in Redis (MarkRevoked)
+// for userID or for one of the credential hashes creds, zero when none, in
+// one round trip. It serves identities that are never stored in Redis (the
+// identity provider's tokens, verified on each node): a node that missed
+// the published revocation still refuses them.
+func (c *Cache) RevokedAt(ctx context.Context, userID string, creds ...string) (time.Time, error) {
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	pipe := c.client.Pipeline()
+	marks := make([]*redis.StringCmd, 0, len(creds)+1)
+	if userID != "" {
+		marks = append(marks, pipe.Get(ctx, c.revokedUserKey(userID)))
+	}
+	for _, cred := range creds {
+		marks = append(marks, pipe.Get(ctx, c.revokedCredKey(cred)))
+	}
+	if len(marks) == 0 {
+		return time.Time{}, nil
+	}
+	_, err := pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		err = nil // absent marks
+	}
+	c.observe(err)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redis revocation marks: %w", err)
+	}
+	var at time.Time
+	for _, m := range marks {
+		at = later(at, revokedAt(m))
+	}
+	return at, nil
+}
+
 // revokedAt reads a revocation mark (Unix ms); zero when absent or
 // malformed (a malformed mark is logged by nobody: it is treated as a
 // revocation now, the safe reading).

@@ -142,3 +142,37 @@ func TestRevokeLargeIndex(t *testing.T) {
 func redisZ(expiry time.Time, member string) redis.Z {
 	return redis.Z{Score: float64(expiry.UnixMilli()), Member: member}
 }
+
+// RevokedAt reads the marks without an entry: the latest of the user's and
+// the credentials', zero when there is none.
+func TestRevokedAtReadsMarks(t *testing.T) {
+	s := redistest.Start(t)
+	w, _ := newCache(t, s.Addr())
+	r, _ := newCache(t, s.Addr()) // another node
+	ctx := bg(t)
+	cred := strings.Repeat("cd", 32)
+	if at, err := r.RevokedAt(ctx, "42", cred); err != nil || !at.IsZero() {
+		t.Fatalf("no marks: %v %v", at, err)
+	}
+	userAt := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	credAt := userAt.Add(10 * time.Second)
+	if err := w.MarkRevoked(ctx, Revocation{UserID: "42"}, userAt, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := r.RevokedAt(ctx, "42", cred); err != nil || !at.Equal(userAt) {
+		t.Fatalf("user mark: %v %v, want %v", at, err, userAt)
+	}
+	if err := w.MarkRevoked(ctx, Revocation{CredentialSHA256: cred}, credAt, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := r.RevokedAt(ctx, "42", cred); err != nil || !at.Equal(credAt) {
+		t.Fatalf("user and credential marks: %v %v, want the later %v", at, err, credAt)
+	}
+	if at, err := r.RevokedAt(ctx, "7"); err != nil || !at.IsZero() {
+		t.Fatalf("another user: %v %v", at, err)
+	}
+	s.Stop()
+	if _, err := r.RevokedAt(ctx, "42", cred); err == nil {
+		t.Error("RevokedAt with Redis down reported no error")
+	}
+}
