@@ -99,6 +99,9 @@ type Route struct {
 	Config    map[string]any `json:"-"`
 	LuaSeed   bool           `json:"lua_seed,omitempty"` // the Lua original's cache-hit path instead of the plugin
 	StripPath *bool          `json:"strip_path,omitempty"`
+	// ExposeKongCtx: the upstream request carries what later plugins would
+	// read (X-Kong-Lua-Groups, -Credential, -Consumer, as JSON).
+	ExposeKongCtx bool `json:"expose_kong_ctx,omitempty"`
 }
 
 func (r Route) MarshalJSON() ([]byte, error) {
