@@ -41,6 +41,8 @@ type flags struct {
 	demoAuth  string
 	demoEcho  string
 	demoRails string
+	demoIdP   string
+	demoIdPJS string
 	logLevel  string
 	configSet bool
 }
@@ -54,6 +56,8 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&f.demo, "demo", false, "also run a fake Rails auth service and echo upstreams for the demo config")
 	fs.StringVar(&f.demoAuth, "demo-auth-listen", "127.0.0.1:3000", "with -demo: address of the fake auth service (must match auth_url in the config)")
 	fs.StringVar(&f.demoEcho, "demo-echo-listen", "127.0.0.1:8081,127.0.0.1:8082", "with -demo: comma-separated addresses of echo upstreams (must match the services' urls)")
+	fs.StringVar(&f.demoIdP, "demo-idp-listen", "127.0.0.1:3001", "with -demo: address of the demo identity provider (must match jwt_issuers in the config); empty: none")
+	fs.StringVar(&f.demoIdPJS, "demo-idp-app", "test/oidc", "with -demo: folder of the oidc-provider app, used when Node and its node_modules are installed (else a Go stand-in)")
 	fs.StringVar(&f.demoRails, "demo-rails", "", "with -demo: run this Rails demo script (examples/rails/run-demo) as the auth service instead of the Go stand-in")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -99,7 +103,8 @@ func run(f *flags) error {
 
 	var railsExited <-chan struct{} // nil (never ready) without the Rails demo
 	if f.demo {
-		demo, err := gateway.StartDemo(gateway.DemoOptions{AuthAddr: f.demoAuth, EchoAddrs: splitList(f.demoEcho), Rails: f.demoRails}, log)
+		demo, err := gateway.StartDemo(gateway.DemoOptions{AuthAddr: f.demoAuth, EchoAddrs: splitList(f.demoEcho), Rails: f.demoRails,
+			IdPAddr: f.demoIdP, IdPNode: f.demoIdPJS}, log)
 		if err != nil {
 			return err
 		}

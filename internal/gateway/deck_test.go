@@ -251,7 +251,7 @@ func TestDemoConfigParses(t *testing.T) {
 			auth++
 		}
 	}
-	if auth != 3 || len(d.Routes) != 3 {
+	if auth != 4 || len(d.Routes) != 4 {
 		t.Errorf("demo config: %d legacy-auth entries, %d routes", auth, len(d.Routes))
 	}
 	// No route without legacy-auth: public ones take allow_anonymous.

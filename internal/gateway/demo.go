@@ -46,6 +46,12 @@ type DemoOptions struct {
 	RailsEnv []string
 	// RailsOutput receives Rails' output. Default: os.Stderr.
 	RailsOutput io.Writer
+	// IdPAddr, when set, runs the demo identity provider there (the
+	// issuer of examples/demo/kong.yml's jwt_issuers); IdPNode is the
+	// folder of the oidc-provider app (test/oidc), used when Node and its
+	// node_modules are there (else the Go stand-in).
+	IdPAddr string
+	IdPNode string
 }
 
 // Demo runs the backends of the demo config: the auth service (the Go
@@ -58,6 +64,7 @@ type Demo struct {
 	authAddr string
 	auth     *http.Server
 	rails    *railsDemo
+	idp      *idpDemo
 	done     chan struct{}
 	echoes   []*echo.Server
 	once     sync.Once
@@ -73,6 +80,15 @@ func StartDemo(opts DemoOptions, log *slog.Logger) (*Demo, error) {
 	// The echoes first: they start at once, Rails takes seconds.
 	if err := d.startEchoes(opts.EchoAddrs); err != nil {
 		return nil, err
+	}
+	if opts.IdPAddr != "" {
+		idp, err := startIdP(opts.IdPAddr, opts.IdPNode, opts.RailsOutput)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.idp = idp
+		logIdP(log, idp)
 	}
 	if opts.Rails != "" {
 		r, addr, err := startRails(opts.Rails, opts.AuthAddr, opts.RailsEnv, opts.RailsOutput, log)
@@ -169,6 +185,14 @@ func (d *Demo) RailsExited() <-chan struct{} {
 	return d.rails.exited
 }
 
+// Issuer is the demo identity provider's issuer ("" without one).
+func (d *Demo) Issuer() string {
+	if d.idp == nil {
+		return ""
+	}
+	return d.idp.issuer
+}
+
 // AuthURL is the demo auth service's base URL.
 func (d *Demo) AuthURL() string { return "http://" + d.authAddr }
 
@@ -187,6 +211,9 @@ func (d *Demo) EchoURLs() []string {
 // Close stops the demo backends. It is safe to call more than once.
 func (d *Demo) Close() {
 	d.once.Do(func() {
+		if d.idp != nil {
+			d.idp.stop()
+		}
 		if d.rails != nil && d.rails.stop() {
 			d.log.Warn("the Rails demo app did not stop on SIGTERM and was killed")
 		}

@@ -4,10 +4,12 @@
 // publishes at its jwks_uri. Each client stands for one user: the token's
 // sub is the client id, its roles come from the client's metadata.
 //
-//   PORT=0 ISSUER_HOST=127.0.0.1 AUDIENCE=https://api.example node server.js
+//   PORT=0 AUDIENCE=https://api.example node server.js
 //
 // prints "listening <port> <issuer>" once it accepts connections. Binds
-// 127.0.0.1 only.
+// 127.0.0.1 only. With LISTEN_FD (and PORT, the socket's port) it serves
+// on a listening socket its parent bound and handed over (the local demo:
+// nothing else can hold the port the gateway fetches keys from).
 import { createServer } from 'node:net';
 import Provider from 'oidc-provider';
 
@@ -31,7 +33,8 @@ async function freePort(wanted) {
   });
 }
 
-const port = await freePort(Number(process.env.PORT || 0));
+const listenFD = process.env.LISTEN_FD ? Number(process.env.LISTEN_FD) : undefined;
+const port = listenFD !== undefined ? Number(process.env.PORT) : await freePort(Number(process.env.PORT || 0));
 const issuer = `http://${host}:${port}`;
 
 // Keys: generated at start (one per algorithm), published at /jwks.
@@ -85,9 +88,8 @@ const provider = new Provider(issuer, {
 });
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
 
-const server = provider.listen(port, host, () => {
-  console.log(`listening ${port} ${issuer}`);
-});
+const ready = () => console.log(`listening ${port} ${issuer}`);
+const server = listenFD !== undefined ? provider.listen({ fd: listenFD }, ready) : provider.listen(port, host, ready);
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
