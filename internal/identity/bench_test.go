@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // The plugin's own work per request, without the PDK round trips (counted
@@ -123,5 +125,59 @@ func BenchmarkCacheMemory(b *testing.B) {
 	rt := benchRuntime(b, &Config{AuthURL: benchService(b, 200).URL + "/mem", BreakerThreshold: ptr(0)})
 	b.ReportMetric(measureCacheMemory(b, rt, 100000), "bytes/entry")
 	for range b.N {
+	}
+}
+
+// providerBench is an engine trusting an RS256 issuer, and a token of it.
+func providerBench(b *testing.B, edit func(*Config)) (*Engine, map[string][]string) {
+	rs, _, _, _ := providerKeys(b)
+	jwks := newJWKSServer(b, rs)
+	rails, _ := railsCounting(b)
+	rt := providerEngine(b, rails.URL, jwks, edit)
+	return rt, typicalHeaders("Bearer " + sign(b, rs, jwt.MapClaims{"realm_access": map[string]any{"roles": []string{"admin", "editor"}}}))
+}
+
+// BenchmarkAccessProviderHit: a provider token served from the cache (the
+// same path as a Rails hit, plus the exp check).
+func BenchmarkAccessProviderHit(b *testing.B) {
+	rt, h := providerBench(b, nil)
+	if _, err := rt.Authenticate(context.Background(), h); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rt.Authenticate(context.Background(), h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAccessProviderMiss: every request verifies the token (RS256,
+// 2048-bit) against the cached key set (cache_ttl 0): no network.
+func BenchmarkAccessProviderMiss(b *testing.B) {
+	rt, h := providerBench(b, func(c *Config) { c.CacheTTL = ptr(0.0) })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rt.Authenticate(context.Background(), h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAccessProviderForged: a token of the issuer with a bad
+// signature, verified and refused each time (negative_ttl 0): what a flood
+// of forged tokens costs the gateway, and Rails nothing.
+func BenchmarkAccessProviderForged(b *testing.B) {
+	rt, h := providerBench(b, func(c *Config) { c.NegativeTTL = ptr(0.0) })
+	tok := h["authorization"][0]
+	h["authorization"] = []string{tok[:len(tok)-4] + "AAAA"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rt.Authenticate(context.Background(), h); err == nil {
+			b.Fatal("accepted a forged token")
+		}
 	}
 }

@@ -175,8 +175,8 @@ func isCookieValue(v string) bool {
 // "Cookie: s=S" or two splits of one string never hash alike. The raw
 // credential is never a key and never stored.
 func credentialKey(sc scope, c credential) string {
-	var buf [512]byte
-	b := buf[:0] // no heap copy for ordinary credentials
+	var buf [2048]byte
+	b := buf[:0] // no heap copy for ordinary credentials, JWT access tokens (about 1 KiB) included
 	b = appendPart(b, 'A', c.authorization)
 	b = appendPart(b, 'C', c.cookie)
 	sum := sha256.Sum256(b)

@@ -92,7 +92,7 @@ type jwksServer struct {
 	fetches atomic.Int64
 }
 
-func newJWKSServer(t *testing.T, keys ...testKey) *jwksServer {
+func newJWKSServer(t testing.TB, keys ...testKey) *jwksServer {
 	t.Helper()
 	j := &jwksServer{}
 	j.set(keys...)
@@ -145,7 +145,7 @@ func sign(t testing.TB, k testKey, claims jwt.MapClaims) string {
 
 // railsCounting is a Rails stand-in counting its calls: "Bearer opaque" is
 // user 7, anything else 401.
-func railsCounting(t *testing.T) (*httptest.Server, *atomic.Int64) {
+func railsCounting(t testing.TB) (*httptest.Server, *atomic.Int64) {
 	return flakyService(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "Bearer opaque" {
 			fmt.Fprint(w, `{"user_id":7,"roles":["legacy"],"email":"bob@rails"}`)
@@ -164,7 +164,7 @@ func testIssuerSettings(jwksURI string) Issuer {
 
 // providerEngine compiles an engine trusting jwks's issuer and waits until
 // its first key fetch ended (an event, not a sleep).
-func providerEngine(t *testing.T, railsURL string, jwks *jwksServer, edit func(*Config)) *Engine {
+func providerEngine(t testing.TB, railsURL string, jwks *jwksServer, edit func(*Config)) *Engine {
 	t.Helper()
 	cfg := &Config{AuthURL: railsURL, Issuers: []Issuer{testIssuerSettings(jwks.URL)},
 		ExtraHeaders: map[string]string{"email": "X-User-Email"}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/legacy-auth/legacy-auth/internal/fakeidp"
 	"github.com/legacy-auth/legacy-auth/test/konglua"
 )
 
@@ -147,8 +149,29 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 		closers = append(closers, func() { in.Stop() })
 		return in, nil
 	}
+	// The identity provider of the provider-token rows: its keys served
+	// here, its token minted here (valid for longer than the run).
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	idp, err := fakeidp.Serve(idpLn, 12*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, idp.Close)
+	provTok, err := idp.Mint(fakeidp.Clients[0], time.Now())
+	if err != nil {
+		return nil, err
+	}
+	provTok = "Bearer " + provTok
+	issuers := []any{map[string]any{"issuer": idp.Issuer, "jwks_uri": idp.Issuer + "/jwks", "audiences": []string{fakeidp.Audience}}}
+
 	plain := konglua.Route{Paths: []string{"/plain"}, Upstream: "echo"}
 	la, err := start("a", filepath.Join(dir, "bin", "legacy-auth"), []konglua.Route{
+		{Paths: []string{"/phit"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-phit", "jwt_issuers": issuers}},
+		{Paths: []string{"/pmiss"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-pmiss", "jwt_issuers": issuers,
+			"cache_ttl": 0}},
 		plain,
 		{Paths: []string{"/hit"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-hit"}},
 		{Paths: []string{"/miss"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-miss",
@@ -174,6 +197,13 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 	if !smoke {
 		add("legacy-auth, miss (cache_ttl 0: Rails asked on every request, 2 ms)", la, "/miss", good, pa, false)
 		add("legacy-auth, rejection (401 from the negative cache)", la, "/reject", "Bearer bad", pa, true)
+		add("legacy-auth, provider token (JWT), cache hit", la, "/phit", provTok, pa, false)
+		add("legacy-auth, provider token (JWT), miss (cache_ttl 0: RS256 verified on every request, no network)", la, "/pmiss", provTok, pa, false)
+		// The keys' first fetch runs in the background: wait for it (an
+		// event: the first 200), bounded.
+		if err := waitProvider(ctx, la.URL+"/phit/x", provTok); err != nil {
+			return nil, err
+		}
 		add("Lua original's cache hit (kong.cache L1 + 2 set_header, lua_seed)", la, "/lua", good, pa, false)
 		mini, err := start("m", filepath.Join(dir, "bin", "minimal"), []konglua.Route{
 			plain, {Paths: []string{"/min"}, Upstream: "echo", Config: map[string]any{}},
@@ -275,6 +305,31 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 }
 
 // loadAvg is the 1-minute load average: how busy the shared machine was.
+// waitProvider asks url with auth until it is not answered 503 (the
+// provider's keys still loading), at most 100 times.
+func waitProvider(ctx context.Context, url, auth string) error {
+	c := http.Client{Timeout: 5 * time.Second}
+	for range 100 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", auth)
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			return nil
+		}
+		if res.StatusCode != 503 {
+			return fmt.Errorf("provider route %s: %d", url, res.StatusCode)
+		}
+	}
+	return fmt.Errorf("provider route %s: the keys never loaded", url)
+}
+
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
