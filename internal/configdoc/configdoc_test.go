@@ -117,15 +117,17 @@ func TestRow(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	f := []Field{{Name: "a", Attrs: map[string]any{"type": "string", "description": "A."}},
-		{Name: "redis_b", Attrs: map[string]any{"type": "string", "description": "B."}}}
+		{Name: "redis_b", Attrs: map[string]any{"type": "string", "description": "B."}},
+		{Name: "jwt_issuers[].c", Attrs: map[string]any{"type": "string", "description": "C."}}}
 	in := "intro\n<!-- config-table:start -->\nold\n<!-- config-table:end -->\nmid\n" +
-		"<!-- config-table:redis:start -->\n<!-- config-table:redis:end -->\nend\n"
+		"<!-- config-table:redis:start -->\n<!-- config-table:redis:end -->\n" +
+		"<!-- config-table:issuers:start -->\n<!-- config-table:issuers:end -->\nend\n"
 	out, err := Update([]byte(in), f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(out)
-	if strings.Contains(s, "old") || !strings.Contains(s, "| `a` |") || !strings.Contains(s, "| `redis_b` |") ||
+	if strings.Contains(s, "old") || !strings.Contains(s, "| `a` |") || !strings.Contains(s, "| `redis_b` |") || !strings.Contains(s, "| `jwt_issuers[].c` |") ||
 		!strings.HasPrefix(s, "intro\n") || !strings.HasSuffix(s, "end\n") || !strings.Contains(s, "\nmid\n") {
 		t.Errorf("Update gave\n%s", s)
 	}
