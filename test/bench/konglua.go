@@ -172,6 +172,8 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 		{Paths: []string{"/phit"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-phit", "jwt_issuers": issuers}},
 		{Paths: []string{"/pmiss"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-pmiss", "jwt_issuers": issuers,
 			"cache_ttl": 0}},
+		{Paths: []string{"/pcred"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-pcred", "jwt_issuers": issuers,
+			"kong_credential": true}},
 		plain,
 		{Paths: []string{"/hit"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-hit"}},
 		{Paths: []string{"/miss"}, Upstream: "echo", Config: map[string]any{"auth_url": railsURL + "/verify/kl-miss",
@@ -199,6 +201,7 @@ func kongLuaRun(ctx context.Context, rounds int, d time.Duration, baselines []st
 		add("legacy-auth, rejection (401 from the negative cache)", la, "/reject", "Bearer bad", pa, true)
 		add("legacy-auth, provider token (JWT), cache hit", la, "/phit", provTok, pa, false)
 		add("legacy-auth, provider token (JWT), miss (cache_ttl 0: RS256 verified on every request, no network)", la, "/pmiss", provTok, pa, false)
+		add("legacy-auth, provider token (JWT), cache hit, kong_credential (+1 PDK call)", la, "/pcred", provTok, pa, false)
 		// The keys' first fetch runs in the background: wait for it (an
 		// event: the first 200), bounded.
 		if err := waitProvider(ctx, la.URL+"/phit/x", provTok); err != nil {
