@@ -87,7 +87,7 @@ func main() {
 		if err != nil && !os.IsNotExist(err) {
 			log.Fatal(err)
 		}
-		md := surgeMarkdown(s.Surges, s.Expiry)
+		md := surgeMarkdown(s)
 		if err := os.WriteFile(*out, []byte(spliceSection(string(doc), surgeSection, strings.TrimPrefix(md, "\n"))), 0o644); err != nil {
 			log.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r.Surges, r.Expiry = s.Surges, s.Expiry
+	r.Surge = s
 
 	md := r.markdown()
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {

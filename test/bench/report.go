@@ -23,8 +23,7 @@ type report struct {
 	EventP50      time.Duration
 	EventP99      time.Duration
 	KongLua       *kongLuaReport
-	Surges        []surgeRow
-	Expiry        *expiryRow
+	Surge         surgeResults
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -87,7 +86,7 @@ func (r *report) markdown() string {
 		w("\n%s", r.KongLua.markdown())
 	}
 
-	w("%s", surgeMarkdown(r.Surges, r.Expiry))
+	w("%s", surgeMarkdown(r.Surge))
 
 	w("\n## How to read these figures\n\n")
 	w("- **PDK calls** decide the plugin's cost inside real Kong: each is a socket round trip plus protobuf work on both sides. A cache hit at the floor of 2 cannot be made cheaper without changing go-pdk.\n")

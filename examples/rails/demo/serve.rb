@@ -34,6 +34,18 @@ WEBrick::HTTPRequest.prepend(EmptyBodyWithoutLength)
 require_relative "db/prepare"
 ActiveRecord::Base.logger.silence { DemoDatabase.prepare! }
 
+# PUMA_THREADS=N (make bench): Puma with N threads, one process, as a Rails
+# deployment serves; the requests beyond N wait in Puma's queue and the
+# accept queue, and a request is worked on to the end even when its caller
+# has gone.
+if (threads = ENV["PUMA_THREADS"].to_i).positive? && !ENV["LISTEN_FD"]
+  require "rack/handler/puma"
+  $stdout.puts "legacy_auth_verify demo listening on http://#{bind}:#{port} (verify: /internal/auth/verify; Puma, #{threads} threads)"
+  $stdout.flush
+  Rack::Handler::Puma.run(Rails.application, Host: bind, Port: port, Threads: "#{threads}:#{threads}", Silent: true)
+  exit
+end
+
 # LISTEN_FD: the gateway (make run) binds the port itself and hands the
 # listening socket over, so that no other process can take the port and
 # receive the users' credentials; without it, bind as usual.

@@ -14,3 +14,19 @@
                       disabled: u.fetch(:disabled, false), password: "#{u[:username]}-pw")
   ApiToken.issue(user, u[:token])
 end
+
+# Bench only (make bench, section 7): DEMO_BULK_USERS=N adds users
+# bulk-1..bulk-N (ids 1000001.., role user) with tokens tok-bulk-1.., for a
+# surge of new users. One insert each table: a login is not needed, so they
+# share one unusable password digest.
+bulk = ENV["DEMO_BULK_USERS"].to_i
+if bulk.positive? && !User.exists?(username: "bulk-1")
+  now = Time.now
+  User.insert_all!((1..bulk).map do |i|
+    { id: 1_000_000 + i, username: "bulk-#{i}", email: "bulk-#{i}@example.com", roles: "user", disabled: false,
+      password_salt: "-", password_digest: "-", created_at: now, updated_at: now }
+  end)
+  ApiToken.insert_all!((1..bulk).map do |i|
+    { user_id: 1_000_000 + i, token_digest: ApiToken.digest("tok-bulk-#{i}"), created_at: now, updated_at: now }
+  end)
+end
