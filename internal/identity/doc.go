@@ -23,6 +23,9 @@
 //	  │ miss
 //	  ▼
 //	shared call ── call.go         one call for all concurrent misses of a credential, one deadline:
+//	  │   routing ────── provider.go     a configured issuer's JWT: verified here against its keys
+//	  │                  jwks.go         (never Rails), revocation-checked, stored in this process;
+//	  │                                  anything else goes on (or is refused: legacy_fallback false)
 //	  │   shared cache ─ shared.go       Redis
 //	  │   revocation ─── revocation.go   every entry read from a cache checked against revocations
 //	  │   admission ──── admission.go    a permit of the scope's adaptive concurrency limit, or a shed
@@ -36,8 +39,9 @@
 //	headers ────── headers.go, token.go  identity headers (every spelling cleared), the signed identity token
 //
 // No stage calls back into the one that called it. A new source of truth
-// is a Verifier beside rails.go, chosen by the credential's shape; a new
-// stage is one file and one line in Authenticate or resolve.
+// is a verifier beside rails.go and provider.go, chosen by the
+// credential's shape; a new stage is one file and one line in
+// Authenticate or resolve.
 //
 // # Around the path
 //

@@ -45,9 +45,9 @@ const (
 //     a. refresh      refresh.go     a fresh hit late in cache_ttl refreshed in the background, once
 //  3. scope cache     cache.go       the other routes of the same auth scope
 //  4. shared call     call.go        one call for all concurrent misses, running resolve:
+//     -  routing      provider.go    a configured issuer's JWT: verified, revocation-checked, stored there
 //     a. shared cache shared.go      Redis, every entry checked against
 //     b. revocation   revocation.go  the revocations recorded there and received here
-//     -  routing      provider.go    a JWT of a configured issuer is verified here, and only here
 //     c. admission    admission.go   a permit of the scope's adaptive limit, or a shed
 //     d. verifier     verify.go      a Verifier (rails.go, behind breaker.go)
 //     e. store        cache.go, shared.go

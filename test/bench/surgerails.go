@@ -44,10 +44,10 @@ func railsScript() (string, error) {
 		return "", err
 	}
 	if err := exec.Command(p, "--check").Run(); err != nil {
-		return "", errors.New("Ruby with Rails and sqlite3 is not installed (apt-get install ruby-rails ruby-sqlite3)")
+		return "", errors.New("the Rails demo app needs Ruby with Rails and sqlite3 (apt-get install ruby-rails ruby-sqlite3)")
 	}
 	if err := exec.Command("ruby", "-e", `require "puma"`).Run(); err != nil {
-		return "", errors.New("Puma is not installed (apt-get install puma)")
+		return "", errors.New("the surge against Rails needs Puma (apt-get install puma)")
 	}
 	return p, nil
 }
@@ -155,7 +155,7 @@ func (r *railsPuma) drained(ctx context.Context) (int64, error) {
 		last = n
 		time.Sleep(500 * time.Millisecond)
 	}
-	return last, errors.New("Rails' verify count kept growing for 3 minutes")
+	return last, errors.New("the verify count of Rails kept growing for 3 minutes")
 }
 
 // acceptQueue samples the listening socket's accept queue on port until
