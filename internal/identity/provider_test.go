@@ -238,6 +238,11 @@ func TestProviderRefusals(t *testing.T) {
 	if n := calls.Load(); n != 0 {
 		t.Errorf("Rails called %d times for tokens of a configured issuer", n)
 	}
+	// The start's fetch, and one for the unknown kid: forged tokens cost
+	// no other fetch.
+	if n := jwks.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches, want 2 (the start, one unknown kid)", n)
+	}
 }
 
 // A provider token's identity: the same headers as a Rails answer, roles
@@ -305,6 +310,9 @@ func TestProviderIdentity(t *testing.T) {
 	}
 	if n := calls.Load(); n != 2 {
 		t.Errorf("Rails called %d times, want 2 (the opaque token, the other issuer's JWT)", n)
+	}
+	if n := jwks.fetches.Load(); n != 1 {
+		t.Errorf("%d JWKS fetches, want 1 (the start): valid tokens never fetch", n)
 	}
 }
 
@@ -463,18 +471,19 @@ func TestProviderRevocation(t *testing.T) {
 	jwks := newJWKSServer(t, rs)
 	rails, _ := railsCounting(t)
 	rt := providerEngine(t, rails.URL, jwks, nil)
+	user := fmt.Sprintf("revoked-user-%d", time.Now().UnixNano()) // revocations are process-wide: -count=N
 	issued := time.Now().Add(-time.Minute)
-	tok := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": "revoked-user", "iat": issued.Unix()})
+	tok := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": user, "iat": issued.Unix()})
 	if _, err := rt.Authenticate(context.Background(), authRequest(tok)); err != nil {
 		t.Fatal(err)
 	}
-	if n := revokeLocal(sharedcache.Revocation{UserID: "revoked-user"}, time.Now()); n != 1 {
+	if n := revokeLocal(sharedcache.Revocation{UserID: user}, time.Now()); n != 1 {
 		t.Errorf("revocation dropped %d cached identities, want 1", n)
 	}
 	if _, err := rt.Authenticate(context.Background(), authRequest(tok)); !errors.As(err, new(*RejectedError)) {
 		t.Errorf("revoked user's token: %v, want 401", err)
 	}
-	later := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": "revoked-user", "iat": time.Now().Add(2 * time.Second).Unix()})
+	later := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": user, "iat": time.Now().Add(2 * time.Second).Unix()})
 	if _, err := rt.Authenticate(context.Background(), authRequest(later)); err != nil {
 		t.Errorf("token issued after the revocation: %v", err)
 	}
@@ -505,14 +514,15 @@ func TestProviderRevocationMarkInRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = other.Close() })
-	if err := other.MarkRevoked(context.Background(), sharedcache.Revocation{UserID: "marked-user"}, time.Now(), time.Hour); err != nil {
+	marked := fmt.Sprintf("marked-user-%d", time.Now().UnixNano())
+	if err := other.MarkRevoked(context.Background(), sharedcache.Revocation{UserID: marked}, time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	old := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": "marked-user", "iat": time.Now().Add(-time.Minute).Unix()})
+	old := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": marked, "iat": time.Now().Add(-time.Minute).Unix()})
 	if _, err := rt.Authenticate(context.Background(), authRequest(old)); !errors.As(err, new(*RejectedError)) {
 		t.Errorf("token issued before the mark: %v, want 401", err)
 	}
-	fresh := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": "marked-user", "iat": time.Now().Add(5 * time.Second).Unix()})
+	fresh := "Bearer " + sign(t, rs, jwt.MapClaims{"sub": marked, "iat": time.Now().Add(5 * time.Second).Unix()})
 	if _, err := rt.Authenticate(context.Background(), authRequest(fresh)); err != nil {
 		t.Errorf("token issued after the mark: %v", err)
 	}
