@@ -41,6 +41,7 @@ const (
 // jwksKeys is one jwks_uri's key set.
 type jwksKeys struct {
 	uri    string
+	wait   time.Duration // jwksWait (tests: jwksWaitFor)
 	ready  chan struct{} // closed once the first fetch ended (well or not)
 	kf     keyfunc.Keyfunc
 	err    error // creating the client failed (a URL jwkset refuses)
@@ -61,11 +62,19 @@ func jwksFor(uri string) *jwksKeys {
 		return k
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &jwksKeys{uri: uri, ready: make(chan struct{}), cancel: cancel}
+	wait := jwksWait
+	if w, ok := jwksWaitFor.Load(uri); ok {
+		wait = w.(time.Duration)
+	}
+	k := &jwksKeys{uri: uri, wait: wait, ready: make(chan struct{}), cancel: cancel}
 	jwksSets.m[uri] = k
 	go k.start(ctx)
 	return k
 }
+
+// jwksWaitFor overrides jwksWait for a jwks_uri (tests whose assertions
+// are counts, on a machine too loaded to answer a local fetch in 100 ms).
+var jwksWaitFor sync.Map
 
 // closeJWKS stops uri's background refresh (its last holder let go).
 func closeJWKS(uri string) {
@@ -87,7 +96,7 @@ func (k *jwksKeys) start(ctx context.Context) {
 		HTTPTimeout:       jwksHTTPTimeout,
 		RefreshInterval:   jwksRefreshEvery,
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
-		RateLimitWaitMax:  jwksWait,
+		RateLimitWaitMax:  k.wait,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(_ context.Context, err error) {
 				if ctx.Err() == nil {
@@ -109,7 +118,7 @@ func (k *jwksKeys) keyfunc(ctx context.Context) (keyfunc.Keyfunc, error) {
 	select {
 	case <-k.ready:
 	default:
-		t := time.NewTimer(jwksWait)
+		t := time.NewTimer(k.wait)
 		defer t.Stop()
 		select {
 		case <-k.ready:

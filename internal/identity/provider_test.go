@@ -96,7 +96,7 @@ func newJWKSServer(t testing.TB, keys ...testKey) *jwksServer {
 	t.Helper()
 	j := &jwksServer{}
 	j.set(keys...)
-	j.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	j.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		j.fetches.Add(1)
 		if s := j.status.Load(); s != 0 {
 			w.WriteHeader(int(s))
@@ -105,7 +105,12 @@ func newJWKSServer(t testing.TB, keys ...testKey) *jwksServer {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(*j.body.Load())
 	}))
-	t.Cleanup(func() { closeJWKS(j.URL); j.Close() })
+	j.Start()
+	// The assertions are counts and outcomes: an unknown kid's refetch
+	// must not lose to a loaded machine's scheduling (the 100 ms bound is
+	// the product's, tested with a server that never answers).
+	jwksWaitFor.Store(j.URL, 20*time.Second)
+	t.Cleanup(func() { closeJWKS(j.URL); jwksWaitFor.Delete(j.URL); j.Close() })
 	return j
 }
 
