@@ -45,6 +45,8 @@ func TestRotationsLeaveNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	rs, _, _, _ := providerKeys(t)
+	jwks := newJWKSServer(t, rs)
 
 	for _, tc := range []struct {
 		kind   string
@@ -70,6 +72,26 @@ func TestRotationsLeaveNothingBehind(t *testing.T) {
 				return &Config{AuthURL: tlsSvc.URL + "/verify", TLSCAFile: testutil.WritePEM(t, dir, fmt.Sprintf("ca-%d.pem", i), "CERTIFICATE", ca.DER)}
 			},
 			left: func() int { return countMap(&transports) + countMap(&tlsFiles) },
+		},
+		{
+			// Each issuer's key set runs a background refresh: a replaced
+			// configuration's stops with its last holder.
+			kind: "jwks_uri",
+			config: func(i int) *Config {
+				return &Config{AuthURL: svc.URL + "/verify", Issuers: []Issuer{{Issuer: "https://idp.rot", JWKSURI: fmt.Sprintf("%s/?v=%d", jwks.URL, i),
+					Audiences: []string{"api"}, Algorithms: []string{"RS256"}, UserIDClaim: "sub", RolesClaim: "roles"}}}
+			},
+			left: func() int {
+				jwksSets.Lock()
+				defer jwksSets.Unlock()
+				n := 0
+				for uri := range jwksSets.m {
+					if strings.HasPrefix(uri, jwks.URL) {
+						n++
+					}
+				}
+				return n
+			},
 		},
 		{
 			kind:   "auth_url",
