@@ -1,22 +1,20 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/legacy-auth/legacy-auth/internal/echo"
 	"github.com/legacy-auth/legacy-auth/internal/fakeidp"
+	"github.com/legacy-auth/legacy-auth/test/oidctest"
 )
 
 // TestDemoIdentityProvider: the demo's provider (the oidc-provider app
@@ -67,7 +65,7 @@ services:
 			srv := httptest.NewServer(g)
 			t.Cleanup(srv.Close)
 
-			tok := demoToken(t, d.Issuer())
+			tok := oidctest.ClientToken(t, d.Issuer(), fakeidp.Audience, oidctest.Alice)
 			var status int
 			var body []byte
 			var r *echo.Reply
@@ -95,26 +93,4 @@ services:
 			}
 		})
 	}
-}
-
-// demoToken is Alice's client_credentials token from the demo provider.
-func demoToken(t *testing.T, issuer string) string {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "resource": {fakeidp.Audience}, "scope": {"api"}}
-	req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("42", "alice-secret")
-	c := http.Client{Timeout: 10 * time.Second}
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		t.Fatalf("token: %d %v", res.StatusCode, err)
-	}
-	return body.AccessToken
 }

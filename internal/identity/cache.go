@@ -463,7 +463,7 @@ func (e *Engine) rejectionFresh(r *rejection, now time.Time) bool {
 // entryTTL is how long this route keeps ent: to the end of its stale window.
 func (e *Engine) entryTTL(ent *cacheEntry, now time.Time) time.Duration {
 	d := e.CacheTTL + e.StaleIfError - now.Sub(ent.fetched)
-	if x := ent.id.expires; !x.IsZero() {
+	if x := ent.id.expires(); !x.IsZero() {
 		d = min(d, x.Sub(now)) // a provider identity ends with its token
 	}
 	if d > time.Millisecond {

@@ -186,14 +186,13 @@ func (v *issuerVerifier) verify(ctx context.Context, cred credential) (*Identity
 		providerRefused.Inc()
 		return nil, time.Time{}, &RejectedError{Status: http.StatusUnauthorized}
 	}
-	id.expires = exp.Time
 	var issued time.Time
 	if iat, _ := claims.GetIssuedAt(); iat != nil {
 		issued = iat.Time
 	}
-	id.authTime = issued
+	id.token = &tokenTimes{expires: exp.Time, authTime: issued}
 	if at, ok := numericClaim(claims, "auth_time"); ok {
-		id.authTime = at
+		id.token.authTime = at
 	}
 	providerVerified.Inc()
 	return id, issued, nil

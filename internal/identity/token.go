@@ -171,8 +171,8 @@ func (j *JWTSigner) currentKey(now time.Time) *signingKey {
 // token outlives the token it stands for.
 func (j *JWTSigner) lifetime(id *Identity, now time.Time) (exp, reuseUntil time.Time) {
 	freshUntil := id.fetched.Add(j.CacheTTL)
-	if !id.expires.IsZero() && id.expires.Before(freshUntil) {
-		freshUntil = id.expires
+	if x := id.expires(); !x.IsZero() && x.Before(freshUntil) {
+		freshUntil = x
 	}
 	if now.Before(freshUntil) {
 		exp = now.Add(j.TTL)
@@ -182,8 +182,8 @@ func (j *JWTSigner) lifetime(id *Identity, now time.Time) (exp, reuseUntil time.
 		return exp, exp.Add(-j.TTL / 5)
 	}
 	ttl := min(j.TTL, j.CacheTTL, staleJWTTTL)
-	if !id.expires.IsZero() {
-		ttl = min(ttl, id.expires.Sub(now))
+	if x := id.expires(); !x.IsZero() {
+		ttl = min(ttl, x.Sub(now))
 	}
 	exp = now.Add(ttl)
 	return exp, exp.Add(-ttl / 5)
@@ -195,8 +195,8 @@ func (j *JWTSigner) lifetime(id *Identity, now time.Time) (exp, reuseUntil time.
 func (j *JWTSigner) mint(id *Identity, extras []ExtraHeader, key *signingKey, now time.Time) (string, time.Time, error) {
 	exp, reuseUntil := j.lifetime(id, now)
 	authTime := id.fetched
-	if !id.authTime.IsZero() {
-		authTime = id.authTime // the provider token's auth_time or iat
+	if id.token != nil && !id.token.authTime.IsZero() {
+		authTime = id.token.authTime // the provider token's auth_time or iat
 	}
 	claims := identityClaims{
 		AuthTime: jwt.NewNumericDate(authTime),

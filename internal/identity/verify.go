@@ -52,13 +52,11 @@ type Identity struct {
 	// whichever node asked it): the start of its freshness, which bounds the
 	// lifetime of the identity tokens minted for it (jwt.go).
 	fetched time.Time
-	// source is where the identity came from; expires, when not zero, is
-	// the exp of the provider token it came from: neither a cache entry nor
-	// a minted token outlives it. authTime is the token's auth_time (or
-	// iat) for minted tokens; zero: fetched.
-	source   Source
-	expires  time.Time
-	authTime time.Time
+	// source is where the identity came from; token is set for a provider
+	// token's identity only (a pointer: a Rails identity, the many, pays 8
+	// bytes for it, not 48).
+	source Source
+	token  *tokenTimes
 	// planned are the last set_headers maps built for this identity, one
 	// per header plan (see headerPlan.plan): a memo, safe for concurrent use.
 	planned atomic.Pointer[planMemo]
@@ -110,10 +108,26 @@ func newIdentity(userID string, roles, extra []string, fetched time.Time) *Ident
 	return id
 }
 
+// tokenTimes are a provider token's times an identity keeps: exp (neither
+// a cache entry nor a minted token outlives it) and auth_time (or iat),
+// the auth_time of minted tokens.
+type tokenTimes struct {
+	expires  time.Time
+	authTime time.Time
+}
+
+// expires is the end of a provider identity's token; zero for the others.
+func (id *Identity) expires() time.Time {
+	if id.token == nil {
+		return time.Time{}
+	}
+	return id.token.expires
+}
+
 // live reports whether the identity may still be served at now: a
 // provider identity ends with its token's exp.
 func (id *Identity) live(now time.Time) bool {
-	return id.expires.IsZero() || now.Before(id.expires)
+	return id.token == nil || now.Before(id.token.expires)
 }
 
 // kongCredential is the id the identity is presented to Kong with.

@@ -116,8 +116,16 @@ func Start(t testing.TB, ttl time.Duration) *Provider {
 // Token gets an access token for c (client_credentials, resource Audience).
 func (p *Provider) Token(t testing.TB, c Client) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "resource": {Audience}, "scope": {"api"}}
-	req, err := http.NewRequest(http.MethodPost, p.Issuer+"/token", strings.NewReader(form.Encode()))
+	return ClientToken(t, p.Issuer, Audience, c)
+}
+
+// ClientToken gets an access token for c from the client_credentials
+// token endpoint of issuer (this package's provider, or the demo's Go
+// stand-in, which answers the same way), for the resource audience.
+func ClientToken(t testing.TB, issuer, audience string, c Client) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {audience}, "scope": {"api"}}
+	req, err := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +140,6 @@ func (p *Provider) Token(t testing.TB, c Client) string {
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	var tok struct {
 		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
 	}
 	if res.StatusCode != 200 || json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
 		t.Fatalf("oidctest: token request: %d %s", res.StatusCode, body)
